@@ -1,0 +1,91 @@
+"""Input validation shared by the library: clear errors instead of deep torch stack traces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_tensor", "check_batch", "check_finite"]
+
+
+def check_tensor(
+    value: object,
+    name: str,
+    *,
+    shape: Sequence[int | None] | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+    finite: bool = True,
+) -> Tensor:
+    """Check that ``value`` is a floating tensor of the expected shape, dtype and device.
+
+    Arguments:
+        value: what the caller passed.
+        name: how to call it in the error message (``"x"``, ``"condition c"``, ...).
+        shape: the expected shape; ``None`` entries match any size (use it for the batch).
+        dtype: the expected floating dtype (usually the model's parameter dtype).
+        device: the expected device type (usually the model's).
+        finite: reject NaN and infinite entries.
+
+    Returns:
+        ``value`` itself, unchanged.
+
+    Raises:
+        TypeError: not a tensor, not floating point, or the wrong dtype.
+        ValueError: wrong rank or size, wrong device, or non-finite entries.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {value.dtype}; "
+            f"convert it with .float()"
+        )
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {value.dtype} but the model's parameters are {dtype}; "
+            f"convert one of them (e.g. x.to({dtype}) or model.to({value.dtype}))"
+        )
+    if shape is not None:
+        expected = "(" + ", ".join("B" if s is None else str(s) for s in shape) + ")"
+        if value.ndim != len(shape):
+            hint = ""
+            if value.ndim == 4 and len(shape) == 2 and value.shape[2:] == (1, 1):
+                hint = "; vector latents are (B, D), not (B, D, 1, 1): use x.flatten(1)"
+            raise ValueError(
+                f"{name} must have shape {expected}, got {tuple(value.shape)} "
+                f"({value.ndim} dimensions instead of {len(shape)}){hint}"
+            )
+        for got, want in zip(value.shape, shape, strict=True):
+            if want is not None and got != want:
+                raise ValueError(f"{name} must have shape {expected}, got {tuple(value.shape)}")
+    if device is not None and value.device.type != device.type:
+        raise ValueError(
+            f"{name} is on {value.device} but the model is on {device}; move it with .to()"
+        )
+    if finite:
+        check_finite(value, name)
+    return value
+
+
+def check_finite(value: Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``value`` holds NaN or infinite entries, saying how many."""
+    bad = ~torch.isfinite(value)
+    if bool(bad.any()):
+        n_nan = int(torch.isnan(value).sum())
+        n_inf = int(bad.sum()) - n_nan
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} infinite entries "
+            f"(of {value.numel()}); the input must be finite"
+        )
+
+
+def check_batch(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` if two tensors do not share their batch size."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same batch size, "
+            f"got {a.shape[0]} and {b.shape[0]}"
+        )

@@ -1,0 +1,95 @@
+"""Run-time settings shared by the library and the notebooks.
+
+``FAST`` is true when the environment variable ``N2N_FAST`` is set to ``1`` (or ``true``,
+``yes``, ``on``). CI sets it, so that every notebook runs in about a minute on two CPU
+cores; without it, notebooks run their full-size experiments.
+
+>>> from n2nlib import settings
+>>> steps = settings.pick(full=5000, fast=200)
+>>> device = settings.device()
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+import torch
+
+__all__ = ["FAST", "pick", "device", "is_fast", "seed_everything"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+T = TypeVar("T")
+
+
+def is_fast() -> bool:
+    """Read ``N2N_FAST`` now (the module-level :data:`FAST` is read once at import).
+
+    Raises:
+        ValueError: if ``N2N_FAST`` holds something that is neither true nor false.
+    """
+    value = os.environ.get("N2N_FAST", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"N2N_FAST must be one of {sorted(_TRUE | _FALSE - {''})} (or unset), got {value!r}"
+    )
+
+
+FAST: bool = is_fast()
+
+
+def pick(full: T, fast: T) -> T:
+    """Return ``fast`` in reduced mode (``N2N_FAST=1``), else ``full``.
+
+    Arguments:
+        full: the value for a full run (the committed notebook outputs).
+        fast: the value for a reduced run (CI).
+
+    Returns:
+        One of the two, chosen by :data:`FAST` as it is now (it can be patched in tests).
+    """
+    return fast if FAST else full
+
+
+def device(preferred: str | torch.device | None = None) -> torch.device:
+    """Choose the device the library puts new models and tensors on.
+
+    Arguments:
+        preferred: an explicit choice (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+            When ``None``, the environment variable ``N2N_DEVICE`` is used if set, else
+            CUDA when available, else CPU.
+
+    Returns:
+        A :class:`torch.device`.
+
+    Raises:
+        ValueError: if the requested device is not available on this machine.
+    """
+    choice = preferred if preferred is not None else os.environ.get("N2N_DEVICE") or None
+    if choice is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(choice)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(dev)!r} was requested but CUDA is not available here")
+    if dev.type == "mps" and not (
+        hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    ):
+        raise ValueError(f"device {str(dev)!r} was requested but MPS is not available here")
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and torch's generators; return a seeded torch generator."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

@@ -1,0 +1,211 @@
+"""Exactness and behaviour of every invertible block and of the whole ConditionalINN."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from flow_cases import CASES, IDS, PARAMS, call, condition, make
+
+from n2nlib.flows import ActNorm, AffineCoupling, soft_clamp
+from n2nlib.testing import check_invertible, check_logdet
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_invertible_float64(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    report = check_invertible(model, x, c, atol=1e-8)
+    assert report.max_error <= 1e-8
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_invertible_float32(case, dim, cond):
+    model, x, c = make(case, dim, cond, dtype=torch.float32)
+    assert check_invertible(model, x, c, atol=1e-4).max_error <= 1e-4
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_logdet_matches_autograd_jacobian(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    report = check_logdet(model, x, c, atol=1e-8)
+    assert report.max_error <= 1e-8
+    # the check is not vacuous: most blocks have a non-zero log-det after perturbation
+    if case.name not in ("permutation",):
+        assert report.autograd.abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_inverse_logdet_matches_jacobian_and_is_negative(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    with torch.no_grad():
+        v, logdet = call(model, x, c)
+    report = check_logdet(model, v, c, inverse=True, atol=1e-8)
+    torch.testing.assert_close(report.reported, -logdet, atol=1e-9, rtol=0)
+
+
+CONDITIONAL = [p for p in PARAMS if p[2] != "none"]
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), CONDITIONAL,
+                         ids=[f"{p[0].name}-d{p[1]}-{p[2]}" for p in CONDITIONAL])
+def test_condition_changes_output(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    other = condition(case, cond, x.shape[0], x.dtype)
+    with torch.no_grad():
+        v1, ld1 = call(model, x, c)
+        v2, ld2 = call(model, x, other)
+    assert (v1 - v2).abs().max() > 1e-4
+    # and the inverse under the other condition lands elsewhere as well
+    with torch.no_grad():
+        assert (call(model, v1, other, inverse=True)[0] - x).abs().max() > 1e-4
+
+
+WITH_PARAMS = [p for p in PARAMS if p[0].name not in ("permutation", "leaky_relu")]
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), WITH_PARAMS,
+                         ids=[f"{p[0].name}-d{p[1]}-{p[2]}" for p in WITH_PARAMS])
+def test_every_parameter_gets_a_gradient(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    if case.is_cinn:
+        loss = model.nll(x, c).mean()
+    else:
+        y, logdet = call(model, x, c)
+        loss = (0.5 * y.pow(2).sum(1) - logdet).mean()
+    loss.backward()
+    for name, p in model.named_parameters():
+        if p.numel() == 0:  # the 0-feature input layer of a 1-d unconditional coupling
+            continue
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+        assert p.grad.abs().max() > 0, f"{name} has an all-zero gradient"
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_eval_and_train_mode_agree_after_init(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    with torch.no_grad():
+        model.train()
+        v_train, ld_train = call(model, x, c)
+        model.eval()
+        v_eval, ld_eval = call(model, x, c)
+    torch.testing.assert_close(v_train, v_eval, atol=0, rtol=0)
+    torch.testing.assert_close(ld_train, ld_eval, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(("case", "dim", "cond"), PARAMS, ids=IDS)
+def test_state_dict_round_trip_reproduces_outputs(case, dim, cond):
+    model, x, c = make(case, dim, cond)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    torch.manual_seed(999)  # the fresh model starts from different random weights
+    fresh = case.build(dim, cond)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    with torch.no_grad():
+        v, ld = call(model, x, c)
+        v2, ld2 = call(fresh, x, c)
+    torch.testing.assert_close(v, v2, atol=0, rtol=0)
+    torch.testing.assert_close(ld, ld2, atol=0, rtol=0)
+
+
+# -- single blocks: specific behaviour -------------------------------------------------------
+
+
+def test_actnorm_initialises_to_zero_mean_unit_variance():
+    norm = ActNorm(3)
+    x = torch.randn(500, 3) * torch.tensor([0.1, 3.0, 10.0]) + torch.tensor([5.0, -2.0, 0.0])
+    y, logdet = norm(x)
+    torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-10, rtol=0)
+    torch.testing.assert_close(y.std(0, correction=0), torch.ones(3), atol=1e-10, rtol=0)
+    assert bool(norm.initialized)
+    # a second batch does not re-initialise
+    loc = norm.loc.clone()
+    norm(torch.randn(10, 3))
+    torch.testing.assert_close(norm.loc, loc)
+
+
+def test_actnorm_zero_variance_channel_is_centred_not_divided():
+    norm = ActNorm(3)
+    x = torch.randn(8, 3)
+    x[:, 1] = 4.0  # a constant feature
+    y, logdet = norm(x)
+    assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
+    assert float(norm.log_scale[1].detach()) == 0.0
+    torch.testing.assert_close(y[:, 1], torch.zeros(8))
+    # new data for that channel passes with scale 1, not 1/eps
+    y2, _ = norm(torch.full((2, 3), 5.0))
+    torch.testing.assert_close(y2[:, 1], torch.ones(2))
+
+
+def test_actnorm_batch_of_one_is_safe():
+    norm = ActNorm(4)
+    y, logdet = norm(torch.randn(1, 4))
+    assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
+    torch.testing.assert_close(y, torch.zeros(1, 4))
+
+
+def test_actnorm_spatial_logdet_counts_positions():
+    norm = ActNorm(2)
+    x = torch.randn(3, 2, 4, 5)
+    y, logdet = norm(x)
+    torch.testing.assert_close(logdet, norm.log_scale.sum().expand(3) * 20)
+
+
+def test_soft_clamp_is_bounded_and_identity_near_zero():
+    s = torch.linspace(-1e3, 1e3, 101)
+    for kind in ("tanh", "atan"):
+        out = soft_clamp(s, 2.0, kind)
+        assert out.abs().max() <= 2.0
+        small = torch.tensor([1e-4, -1e-4])
+        torch.testing.assert_close(soft_clamp(small, 2.0, kind), small, atol=1e-10, rtol=1e-6)
+    with pytest.raises(ValueError, match="clamp activation"):
+        soft_clamp(s, 2.0, "relu")
+
+
+def test_coupling_updates_both_halves():
+    torch.manual_seed(0)
+    layer = AffineCoupling(6, 2, hidden=8)
+    from n2nlib.testing import perturb_parameters
+
+    perturb_parameters(layer, 0.3)
+    x, h = torch.randn(4, 6), torch.randn(4, 2)
+    y, _ = layer(x, h)
+    assert (y[:, :3] - x[:, :3]).abs().max() > 1e-3
+    assert (y[:, 3:] - x[:, 3:]).abs().max() > 1e-3
+
+
+def test_coupling_subnet_constructor_hook_is_used():
+    built = []
+
+    def make(in_features, out_features):
+        built.append((in_features, out_features))
+        return torch.nn.Linear(in_features, out_features)
+
+    layer = AffineCoupling(5, 3, subnet_constructor=make)
+    assert built == [(2 + 3, 3), (2 + 3, 3), (3 + 3, 2), (3 + 3, 2)]
+    y, _ = layer(torch.randn(2, 5), torch.randn(2, 3))
+    assert y.shape == (2, 5)
+
+
+def test_coupling_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="clamp_activation"):
+        AffineCoupling(4, clamp_activation="sigmoid")
+    with pytest.raises(ValueError, match="clamp must be positive"):
+        AffineCoupling(4, clamp=0.0)
+    layer = AffineCoupling(4, 2, hidden=8)
+    with pytest.raises(ValueError, match="needs h"):
+        layer(torch.randn(3, 4))
+    with pytest.raises(ValueError, match="same batch size"):
+        layer(torch.randn(3, 4), torch.randn(2, 2))
+    with pytest.raises(ValueError, match=r"shape \(B, 4\)"):
+        layer(torch.randn(3, 5), torch.randn(3, 2))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_blocks_reject_wrong_feature_count(case):
+    model = case.build(4, case.conds[-1])
+    c = condition(case, case.conds[-1], 2, torch.float64)
+    with pytest.raises(ValueError, match="shape"):
+        call(model, torch.randn(2, 5), c)
