@@ -249,7 +249,7 @@ def random_crops(
             )
     rng = _as_rng(seed, split)
     ids = np.array([PHOTO_NAMES.index(p) for p in names])
-    images = torch.empty(n, 3, size, size)
+    images = torch.empty(n, 3, size, size, dtype=torch.float32)
     sources = torch.empty(n, dtype=torch.long)
     todo = np.arange(n)
     use_bar = auto_progress(progress, n, 20000)

@@ -349,9 +349,9 @@ def _plain_backgrounds(n: int, size: int, rng: np.random.Generator,
     t = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     ramp = (torch.cos(theta)[:, None, None] * t[None, None, :]
             + torch.sin(theta)[:, None, None] * t[None, :, None])  # (n, S, S)
-    blot = torch.randn(n, 3, 4, 4, generator=gen) * 0.03
+    blot = torch.randn(n, 3, 4, 4, generator=gen, dtype=torch.float32) * 0.03
     blot = F.interpolate(blot, size=(size, size), mode="bicubic", align_corners=False)
-    noise = torch.randn(n, 3, size, size, generator=gen) * 0.012
+    noise = torch.randn(n, 3, size, size, generator=gen, dtype=torch.float32) * 0.012
     bg = base[:, :, None, None] + (amp[:, None, None] * ramp)[:, None] + blot + noise
     return bg.clamp_(0.0, 1.0)
 
@@ -414,9 +414,9 @@ def render_shapes_full(
         sources[torch.from_numpy(is_photo)] = photo_src
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
 
-    images = torch.empty(n, 3, size, size)
+    images = torch.empty(n, 3, size, size, dtype=torch.float32)
     masks = torch.empty(n, size, size, dtype=torch.long)
-    coverage = torch.empty(n, size, size)
+    coverage = torch.empty(n, size, size, dtype=torch.float32)
     t = torch.arange(size, dtype=torch.float32) + 0.5
     centers_t = torch.from_numpy(centers).float()
     radius_t = torch.from_numpy(radius).float()
@@ -434,7 +434,7 @@ def render_shapes_full(
         u = (t[None, None, :] - centers_t[start:stop, 0, None, None]) / r
         v = -(t[None, :, None] - centers_t[start:stop, 1, None, None]) / r
         u, v = u.expand(m, size, size), v.expand(m, size, size)
-        dist = torch.empty(m, size, size)
+        dist = torch.empty(m, size, size, dtype=torch.float32)
         chunk_shapes = torch.from_numpy(shapes[start:stop])
         for s, name in enumerate(names):
             sel = (chunk_shapes == s).nonzero().flatten()
@@ -496,8 +496,9 @@ class Template:
 
     Arguments:
         text: a format string with the slots ``{np}`` (noun phrase), ``{pos}`` (prepositional
-            position phrase), ``{pos_label}`` (short position label) and ``{bg}`` (background
-            phrase); unstated optional slots are left empty.
+            position phrase) or ``{pos_label}`` (short position label), and ``{bg}``
+            (background phrase); slots of unstated factors are left empty. Noun phrase
+            patterns use ``{size}``, ``{color}`` and ``{shape}``.
         requires: the factors that must be stated for the template to be used.
     """
 
@@ -534,13 +535,14 @@ TEMPLATES: dict[str, tuple[Template, ...]] = {
         Template("an image with {np} {pos} {bg}"),
         Template("{pos_label}: {np} {bg}", _P),
         Template("{pos}, {np} {bg}", _P),
-        Template("{np}, {pos_label}", _P),
+        Template("{np}, {pos_label}, {bg}", _P),
         Template("{bg}, {np} {pos}", _B),
     ),
     "test": (
         Template("you can see {np} {pos} {bg}"),
         Template("this image contains {np} {pos} {bg}"),
         Template("{np} is shown {pos} {bg}"),
+        Template("{np} {bg}, toward the {pos_label}", _P),
     ),
 }
 """Sentence templates; ``"test"`` ones are never used for ``split="train"`` captions."""
@@ -715,20 +717,23 @@ def caption(
     def eligible(templates: Mapping[str, Sequence[Template]]) -> dict[str, list[Template]]:
         return {k: [t for t in v if t.requires <= stated] for k, v in templates.items()}
 
-    value = {k: FACTORS[k][v] if v >= 0 else None for k, v in zip(FACTOR_NAMES, row, strict=True)}
-    words = {k: choose(SYNONYMS[k][value[k]]) if k in stated else "" for k in FACTOR_NAMES}
+    value = {k: FACTORS[k][v] if v >= 0 else None
+             for k, v in zip(FACTOR_NAMES, row, strict=True)}
+    template = choose(eligible(TEMPLATES)).text
+    pattern = choose(eligible(NOUN_PHRASES)).text
+    words = {k: choose(SYNONYMS[k][value[k]]) if k in stated else ""
+             for k in ("shape", "color", "size", "background")}
     if "shape" not in stated:
         words["shape"] = choose(GENERIC_NOUNS)
-    label = choose(POSITION_LABELS[value["position"]]) if "position" in stated else ""
-    noun = choose(eligible(NOUN_PHRASES)).text.format(
-        size=words["size"], color=words["color"], shape=words["shape"]
-    )
-    text = choose(eligible(TEMPLATES)).text.format(
-        np=noun, pos=words["position"], pos_label=label, bg=words["background"]
-    )
-    text = _SPACES.sub(" ", text).replace(" ,", ",").strip()
-    if text.startswith(", "):
-        text = text[2:]
+    pos = label = ""
+    if "position" in stated:
+        if "{pos_label}" in template:
+            label = choose(POSITION_LABELS[value["position"]])
+        else:
+            pos = choose(SYNONYMS["position"][value["position"]])
+    noun = pattern.format(size=words["size"], color=words["color"], shape=words["shape"])
+    text = template.format(np=noun, pos=pos, pos_label=label, bg=words["background"])
+    text = _SPACES.sub(" ", text).replace(" ,", ",").strip(" ,")
     text = _AN.sub("an", text)
     return Caption(text=text, stated=stated, novel=used_novel)
 
