@@ -322,7 +322,8 @@ class ShapesRender:
     Attributes:
         images: float32 ``(N, 3, S, S)`` in [0, 1].
         masks: long ``(N, S, S)``: 0 background, ``shape + 1`` inside the shape.
-        coverage: float32 ``(N, S, S)`` in [0, 1], the anti-aliased shape coverage (alpha).
+        coverage: float32 ``(N, S, S)`` in [0, 1], the anti-aliased shape coverage (alpha);
+            ``None`` in a :class:`ShapesDataset` made without ``keep_coverage=True``.
         centers: float32 ``(N, 2)``: the shape's area centroid ``(x, y)`` in pixels, ``y`` down.
         radii: float32 ``(N,)``: the shape radius ``R`` in pixels.
         colors: float32 ``(N, 3)``: the shape's RGB.
@@ -332,7 +333,7 @@ class ShapesRender:
 
     images: torch.Tensor
     masks: torch.Tensor
-    coverage: torch.Tensor
+    coverage: torch.Tensor | None
     centers: torch.Tensor
     radii: torch.Tensor
     colors: torch.Tensor
@@ -801,6 +802,7 @@ class ShapesDataset(Dataset):
         mention: which factors the captions state: ``"all"``, ``"random"`` or a collection of
             factor names (see :func:`make_captions`).
         novel: in test captions, the probability of a held-out template or word at each choice.
+        keep_coverage: keep the anti-aliased coverage (alpha) in ``render.coverage``.
         progress: show a tqdm bar (default: only for 20000 images or more).
 
     Attributes:
@@ -809,7 +811,10 @@ class ShapesDataset(Dataset):
         factors: long ``(N, 5)``: labels, columns :data:`FACTOR_NAMES`.
         captions: list of ``N`` strings; ``caption_objects`` holds the :class:`Caption` objects.
         stated: bool ``(N, 5)``: which factors each caption states.
-        render: the :class:`ShapesRender` (coverage, centres, radii, colours, photo sources).
+        render: the :class:`ShapesRender` (centres, radii, colours, photo sources, coverage).
+
+    Memory: about 20 KB an image at 32×32 (float32 image 12 KB, long mask 8 KB), 80 KB at
+    64×64; 20000 images at 32×32 take about 400 MB.
 
     >>> data = ShapesDataset(8, split="test", background="photo", seed=1)
     >>> item = data[0]
@@ -830,6 +835,7 @@ class ShapesDataset(Dataset):
         only_pairs: Collection[tuple[str | int, str | int]] | None = None,
         mention: str | Iterable[str] = "all",
         novel: float = 0.5,
+        keep_coverage: bool = False,
         progress: bool | None = None,
     ) -> None:
         self.split = check_split(split)
@@ -870,6 +876,8 @@ class ShapesDataset(Dataset):
         self.background = background
         self.render = render_shapes_full(self.factors, self.size, seed, self.split,
                                          progress=progress)
+        if not keep_coverage:
+            self.render.coverage = None  # 4 bytes a pixel that most users never read
         self.images = self.render.images
         self.masks = self.render.masks
         self.caption_objects = make_captions(self.factors, seed, self.split, mention, novel=novel)
