@@ -1,0 +1,279 @@
+"""Small matplotlib helpers for the notebooks: each draws one kind of picture and returns the
+figure, so that a notebook cell stays one line and the committed notebooks stay small.
+
+Figures are made at ``DPI`` (80) and a few inches wide; pass ``ax=`` to draw into an existing
+axes (then the figure of that axes is returned).
+
+>>> import torch
+>>> fig = scatter(torch.randn(100, 2), title="samples")
+>>> fig.axes[0].get_title()
+'samples'
+>>> close(fig)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "DPI",
+    "new_figure",
+    "close",
+    "density_heatmap",
+    "evaluate_on_grid",
+    "scatter",
+    "image_grid",
+    "training_curve",
+]
+
+#: Resolution of every figure made here (small PNGs keep the notebooks light).
+DPI = 80
+
+
+def _pyplot():
+    # imported on first use: ``import n2nlib.plots`` stays cheap, and matplotlib picks its
+    # backend (inline in a notebook, Agg without a display) only when a figure is made
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, size: float = 3.0, dpi: int = DPI):
+    """A figure with a grid of square-ish axes, ``size`` inches each.
+
+    Arguments:
+        ncols, nrows: the grid.
+        size: inches per panel.
+        dpi: resolution.
+
+    Returns:
+        ``(fig, axes)``: the axes as a flat list (also for a single panel).
+
+    >>> fig, axes = new_figure(3)
+    >>> len(axes)
+    3
+    >>> close(fig)
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), dpi=dpi,
+                             squeeze=False)
+    fig.set_layout_engine("constrained")
+    return fig, list(axes.ravel())
+
+
+def close(fig) -> None:
+    """Release a figure (after it was shown or saved), so memory does not pile up."""
+    _pyplot().close(fig)
+
+
+def _axes(ax):
+    if ax is None:
+        fig, (ax,) = new_figure()
+        return fig, ax
+    return ax.figure, ax
+
+
+def _numpy(x: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return x.detach().cpu().float().numpy()
+    return np.asarray(x)
+
+
+@torch.no_grad()
+def evaluate_on_grid(
+    log_prob: Callable[[Tensor], Tensor],
+    extent: Sequence[float],
+    n: int = 150,
+    chunk: int = 8192,
+    dtype: torch.dtype | None = None,
+) -> tuple[np.ndarray, float]:
+    """Evaluate a log-density on an ``n × n`` grid of cell centres over ``extent``.
+
+    Arguments:
+        log_prob: maps points ``(M, 2)`` to log-densities ``(M,)``.
+        extent: ``(xmin, xmax, ymin, ymax)``.
+        n: grid points per side.
+        chunk: points per call of ``log_prob``.
+        dtype: dtype of the points (default: torch's default dtype).
+
+    Returns:
+        ``(density, mass)``: the density ``(n, n)`` (rows are ``y``, as ``imshow`` with
+        ``origin="lower"`` expects) and its integral over the box by the midpoint rule, which
+        is close to 1 when the box holds the distribution.
+
+    >>> import math, torch
+    >>> density, mass = evaluate_on_grid(lambda p: -0.5 * p.pow(2).sum(1) - math.log(2 * math.pi),
+    ...                                  (-6, 6, -6, 6), n=100)
+    >>> density.shape, round(mass, 4)
+    ((100, 100), 1.0)
+    """
+    from n2nlib.toy import grid
+
+    points, _, area = grid(extent, n)
+    points = points.to(dtype or torch.get_default_dtype())
+    values = torch.cat([log_prob(points[i : i + chunk]).detach().cpu().double()
+                        for i in range(0, points.shape[0], chunk)])
+    density = values.exp().view(n, n).numpy()
+    return density, float(density.sum() * area)
+
+
+def density_heatmap(
+    log_prob: Callable[[Tensor], Tensor],
+    extent: Sequence[float],
+    *,
+    n: int = 150,
+    ax=None,
+    title: str | None = None,
+    cmap: str = "magma",
+    dtype: torch.dtype | None = None,
+):
+    """Draw ``exp(log_prob)`` over ``extent`` as a heat map.
+
+    Arguments:
+        log_prob: maps points ``(M, 2)`` to log-densities ``(M,)`` (e.g.
+            ``lambda p: cinn.log_prob(p)`` or a toy distribution's ``log_prob``).
+        extent: ``(xmin, xmax, ymin, ymax)``.
+        n: grid points per side.
+        ax: draw into this axes instead of a new figure.
+        title: the panel title.
+        cmap: a matplotlib colormap name.
+        dtype: dtype of the grid points (match the model's parameters).
+
+    Returns:
+        The figure.
+    """
+    fig, ax = _axes(ax)
+    density, _ = evaluate_on_grid(log_prob, extent, n=n, dtype=dtype)
+    ax.imshow(density, origin="lower", extent=tuple(extent), cmap=cmap, aspect="equal",
+              interpolation="bilinear")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def scatter(
+    points: Tensor | np.ndarray,
+    *,
+    ax=None,
+    title: str | None = None,
+    extent: Sequence[float] | None = None,
+    color: str | Sequence | np.ndarray | None = None,
+    size: float = 2.0,
+    alpha: float = 0.5,
+    label: str | None = None,
+    cmap: str | None = None,
+):
+    """Scatter 2D points ``(N, 2)``.
+
+    Arguments:
+        points: the points.
+        ax: draw into this axes instead of a new figure.
+        title: the panel title.
+        extent: ``(xmin, xmax, ymin, ymax)`` to fix the view (and equal aspect).
+        color: one colour, or one value per point (with ``cmap``).
+        size, alpha: marker size and opacity.
+        label: legend label.
+        cmap: colormap for per-point values.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = _axes(ax)
+    pts = _numpy(points)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {pts.shape}")
+    if isinstance(color, Tensor):
+        color = _numpy(color)
+    ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, c=color, label=label, cmap=cmap,
+               linewidths=0)
+    if extent is not None:
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def image_grid(images: Tensor | np.ndarray, *, nrow: int = 8, ax=None, title: str | None = None,
+               pad: int = 1):
+    """Tile images into one picture.
+
+    Arguments:
+        images: ``(N, C, H, W)`` with ``C`` 1 or 3, or ``(N, H, W)``, values in ``[0, 1]``
+            (clipped).
+        nrow: images per row.
+        ax: draw into this axes instead of a new figure.
+        title: the panel title.
+        pad: pixels between images.
+
+    Returns:
+        The figure.
+
+    >>> import torch
+    >>> fig = image_grid(torch.rand(10, 3, 8, 8), nrow=5)
+    >>> close(fig)
+    """
+    arr = _numpy(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C in (1, 3) or (N, H, W), "
+                         f"got {arr.shape}")
+    n, c, h, w = arr.shape
+    ncol = min(nrow, n)
+    rows = -(-n // ncol)
+    canvas = np.ones((rows * (h + pad) + pad, ncol * (w + pad) + pad, c), dtype=np.float32)
+    for i in range(n):
+        r, k = divmod(i, ncol)
+        y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
+        canvas[y0 : y0 + h, x0 : x0 + w] = np.clip(arr[i].transpose(1, 2, 0), 0, 1)
+    if ax is None:
+        fig, (ax,) = new_figure(size=min(8.0, 0.5 + 0.9 * ncol))
+    fig = ax.figure
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None,
+              vmin=0, vmax=1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def training_curve(history, *, ax=None, reference: float | None = None,
+                   reference_label: str = "ground truth", title: str | None = None,
+                   smooth: int = 50):
+    """Plot a :class:`~n2nlib.train.History`: training loss (smoothed) and held-out NLL.
+
+    Arguments:
+        history: what :func:`n2nlib.train.fit` returned.
+        ax: draw into this axes instead of a new figure.
+        reference: a horizontal line, e.g. the true NLL of the data.
+        reference_label: its legend label.
+        title: the panel title.
+        smooth: window of the running mean over the training loss.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = _axes(ax)
+    loss = np.asarray(history.loss, dtype=np.float64)
+    if loss.size:
+        window = max(1, min(smooth, loss.size))
+        running = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(running.size) + window - 1, running, lw=1, label="training NLL")
+    if history.eval_nll:
+        ax.plot(history.eval_step, history.eval_nll, "o-", ms=3, lw=1, label="held-out NLL")
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
