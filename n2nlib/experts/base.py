@@ -30,8 +30,11 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import json
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -44,6 +47,7 @@ __all__ = [
     "StochasticExpert",
     "CallableExpert",
     "CallableTargetExpert",
+    "IdentityExpert",
     "freeze",
     "is_frozen",
     "as_expert",
@@ -51,8 +55,10 @@ __all__ = [
     "is_target_expert",
     "is_stochastic_expert",
     "check_latent",
+    "latent_shape",
     "register_expert",
     "create_expert",
+    "expert_spec",
     "available_experts",
 ]
 
@@ -112,12 +118,27 @@ def is_stochastic_expert(obj: object) -> bool:
     return is_expert(obj) and callable(getattr(obj, "encode_distribution", None))
 
 
-def check_latent(z: object, dim: int, name: str = "the expert's encoding") -> Tensor:
-    """Check that an expert returned a floating tensor of shape ``(B, dim)``.
+def latent_shape(expert: Any) -> tuple[int, ...]:
+    """The shape of one code of ``expert``: ``(dim,)``, or its ``latent_shape`` attribute for
+    experts with spatial representations ``(C, H, W)`` (usable as sources with a conv
+    embedder).
+
+    >>> latent_shape(as_expert(lambda x: x, dim=3))
+    (3,)
+    """
+    shape = getattr(expert, "latent_shape", None)
+    return tuple(int(s) for s in shape) if shape is not None else (int(expert.dim),)
+
+
+def check_latent(
+    z: object, dim: int | tuple[int, ...], name: str = "the expert's encoding"
+) -> Tensor:
+    """Check that an expert returned a floating tensor of shape ``(B, dim)`` (or
+    ``(B, *shape)`` when ``dim`` is a shape tuple).
 
     Arguments:
         z: what ``encode`` returned.
-        dim: the expert's declared ``dim``.
+        dim: the expert's declared ``dim`` (or ``latent_shape``).
         name: how to call ``z`` in the message.
 
     Returns:
@@ -130,15 +151,17 @@ def check_latent(z: object, dim: int, name: str = "the expert's encoding") -> Te
     >>> check_latent(torch.zeros(4, 3), 3).shape
     torch.Size([4, 3])
     """
+    shape = (dim,) if isinstance(dim, int) else tuple(dim)
+    want = "(B, " + ", ".join(map(str, shape)) + ")"
     if not isinstance(z, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (B, {dim}), got {type(z).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor {want}, got {type(z).__name__}")
     if not z.is_floating_point():
         raise TypeError(f"{name} must be floating point, got dtype {z.dtype}")
-    if z.ndim != 2 or z.shape[1] != dim:
+    if z.ndim != len(shape) + 1 or tuple(z.shape[1:]) != shape:
         hint = ""
-        if z.ndim == 4 and z.shape[2:] == (1, 1):
+        if len(shape) == 1 and z.ndim == 4 and z.shape[2:] == (1, 1):
             hint = "; vector latents are (B, D), not (B, D, 1, 1): flatten them in encode"
-        raise ValueError(f"{name} must have shape (B, {dim}), got {tuple(z.shape)}{hint}")
+        raise ValueError(f"{name} must have shape {want}, got {tuple(z.shape)}{hint}")
     return z
 
 
@@ -269,6 +292,42 @@ class CallableTargetExpert(CallableExpert):
         return fn(z)
 
 
+class IdentityExpert(nn.Module):
+    """Vectors that already are representations: ``encode(x) = x``, ``decode(z) = z``.
+
+    For features exported from a model that cannot run here (saved as arrays), and for tests.
+
+    Arguments:
+        dim: the size of the vectors.
+
+    >>> e = IdentityExpert(3)
+    >>> e.decode(e.encode(torch.ones(2, 3))).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        self.dim = dim
+        self.name = f"identity({dim})"
+
+    def encode(self, inputs: Any) -> Tensor:
+        """``inputs`` as a floating tensor, checked to be ``(B, dim)``."""
+        z = torch.as_tensor(inputs)
+        if not z.is_floating_point():
+            z = z.to(torch.get_default_dtype())
+        return check_latent(z, self.dim, "the input of the identity expert")
+
+    def decode(self, z: Tensor) -> Tensor:
+        """``z`` itself (checked)."""
+        return check_latent(z, self.dim, "the input of identity.decode")
+
+    def get_config(self) -> dict[str, Any]:
+        """Arguments that rebuild this expert."""
+        return {"dim": self.dim}
+
+
 def _no_grad_method(obj: Any, method: str) -> None:
     fn = getattr(obj, method, None)
     if fn is None or getattr(fn, "_n2n_no_grad", False):
@@ -352,6 +411,7 @@ _REGISTRY: dict[str, Callable[..., Any] | str] = {
     "sentence-bert": "n2nlib.experts.text:SentenceBERT",
     "bert": "n2nlib.experts.text:BERT",
     "labels": "n2nlib.experts.labels:Labelator",
+    "identity": "n2nlib.experts.base:IdentityExpert",
 }
 
 
@@ -426,7 +486,44 @@ def create_expert(name: str, **kwargs: Any) -> Any:
     Raises:
         ValueError: unknown name.
     """
-    return as_expert(_resolve(name)(**kwargs))
+    expert = as_expert(_resolve(name)(**kwargs))
+    try:
+        json.dumps(kwargs)
+        spec: dict[str, Any] | None = {"name": name, "kwargs": kwargs}
+    except TypeError:
+        spec = None  # not describable in a config (e.g. a tensor argument)
+    if spec is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            object.__setattr__(expert, "n2n_spec", spec)
+    return expert
+
+
+def expert_spec(expert: Any) -> dict[str, Any] | None:
+    """How to rebuild ``expert`` with :func:`create_expert`: ``{"name": ..., "kwargs": ...}``.
+
+    Known for experts made by :func:`create_expert`, and for instances of a registered class
+    that has ``get_config()``; ``None`` otherwise (then a saved Net2Net needs the expert to be
+    passed again when it is loaded).
+
+    >>> from n2nlib.experts import Labelator
+    >>> expert_spec(Labelator(3))
+    {'name': 'labels', 'kwargs': {'classes': 3}}
+    """
+    spec = getattr(expert, "n2n_spec", None)
+    if spec is not None:
+        return dict(spec)
+    get_config = getattr(expert, "get_config", None)
+    if not callable(get_config):
+        return None
+    for name in available_experts():
+        entry = _REGISTRY[name]
+        if isinstance(entry, str):
+            module_name, attr = entry.split(":")
+            module = sys.modules.get(module_name)
+            entry = getattr(module, attr, None) if module is not None else None
+        if isinstance(entry, type) and type(expert) is entry:
+            return {"name": name, "kwargs": get_config()}
+    return None
 
 
 def available_experts() -> list[str]:
