@@ -16,6 +16,9 @@ Modes
     relative to the known mode centres of a mixture.
 Distances
     :func:`mean_distance`, :func:`total_variation`.
+Diagnosis (notebook 07)
+    :func:`frechet_distance` (FID's formula on any features), :func:`sample_diversity`,
+    :func:`rms_distance`.
 
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
@@ -44,6 +47,10 @@ __all__ = [
     "on_mode_fraction",
     "mean_distance",
     "total_variation",
+    "gaussian_frechet_distance",
+    "frechet_distance",
+    "sample_diversity",
+    "rms_distance",
 ]
 
 
@@ -297,3 +304,138 @@ def total_variation(p: Tensor, q: Tensor) -> float:
     if p.shape != q.shape or bool((p < 0).any() | (q < 0).any()) or p.sum() <= 0 or q.sum() <= 0:
         raise ValueError("p and q must be non-negative vectors of the same length with mass > 0")
     return float(0.5 * (p / p.sum() - q / q.sum()).abs().sum())
+
+
+# -- model diagnosis (notebook 07): Fréchet distance and sample diversity -----------------------
+
+
+def gaussian_frechet_distance(mean_a: object, cov_a: object, mean_b: object,
+                              cov_b: object) -> float:
+    r"""Fréchet (2-Wasserstein²) distance between two Gaussians, in closed form:
+    :math:`\|\mu_a - \mu_b\|^2 + \mathrm{tr}\,\Sigma_a + \mathrm{tr}\,\Sigma_b
+    - 2\,\mathrm{tr}\big(\Sigma_a^{1/2}\Sigma_b\Sigma_a^{1/2}\big)^{1/2}`.
+
+    The matrix square roots are taken by symmetric eigen-decompositions (negative eigenvalues
+    from round-off are set to 0), which is exact for positive semi-definite inputs and needs no
+    ``scipy.linalg.sqrtm``.
+
+    Arguments:
+        mean_a, mean_b: means ``(D,)``.
+        cov_a, cov_b: covariances ``(D, D)``, symmetric positive semi-definite.
+
+    Returns:
+        The distance (≥ 0; squared units of the features).
+
+    Raises:
+        ValueError: shapes that do not fit, or non-finite entries.
+
+    >>> import torch
+    >>> gaussian_frechet_distance(torch.zeros(2), torch.eye(2), torch.ones(2), 4 * torch.eye(2))
+    4.0
+    """
+    mu_a = _as_2d_numpy(mean_a, "mean_a").ravel()
+    mu_b = _as_2d_numpy(mean_b, "mean_b").ravel()
+    s_a, s_b = _as_2d_numpy(cov_a, "cov_a"), _as_2d_numpy(cov_b, "cov_b")
+    d = mu_a.shape[0]
+    if mu_b.shape != (d,) or s_a.shape != (d, d) or s_b.shape != (d, d):
+        raise ValueError(f"means must be (D,) and covariances (D, D) with one D, got "
+                         f"{mu_a.shape}, {mu_b.shape}, {s_a.shape}, {s_b.shape}")
+    s_a, s_b = (s_a + s_a.T) / 2, (s_b + s_b.T) / 2
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    inner = root_a @ s_b @ root_a
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * cross)
+    return max(value, 0.0)
+
+
+def frechet_distance(feats_a: object, feats_b: object) -> float:
+    r"""Fréchet distance between two sets of features, each summarised by a Gaussian (mean
+    and covariance) — the formula of FID (Heusel et al., 2017).
+
+    FID proper uses Inception-v3 features of ImageNet images; this project cannot download
+    Inception, so notebooks compute it on the features of one of the zoo's classifiers and
+    say so ("Fréchet distance on <classifier> features", not "FID"). Like FID it is biased
+    upwards for small sets: compare numbers measured with the same sizes and features.
+
+    Arguments:
+        feats_a, feats_b: ``(N_a, D)`` and ``(N_b, D)`` (tensors or arrays; ``N ≥ 2``).
+
+    Returns:
+        :func:`gaussian_frechet_distance` of the two fitted Gaussians (unbiased covariances).
+
+    Raises:
+        ValueError: different feature sizes, fewer than two rows, or non-finite values.
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> a = torch.randn(4000, 2, generator=g)
+    >>> round(frechet_distance(a, a + 3.0), 3)   # a shift by (3, 3): 3² + 3²
+    18.0
+    """
+    a, b = _as_2d_numpy(feats_a, "feats_a"), _as_2d_numpy(feats_b, "feats_b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feats_a and feats_b must have the same feature size, got "
+                         f"{a.shape[1]} and {b.shape[1]}")
+    if a.shape[0] < 2 or b.shape[0] < 2:
+        raise ValueError(f"need at least 2 rows in each set, got {a.shape[0]} and {b.shape[0]}")
+    return gaussian_frechet_distance(a.mean(0), np.cov(a, rowvar=False).reshape(a.shape[1], -1),
+                                     b.mean(0), np.cov(b, rowvar=False).reshape(b.shape[1], -1))
+
+
+def sample_diversity(samples: Tensor, n_samples: int) -> float:
+    """Mean distance between different samples drawn for the *same* input.
+
+    ``samples`` holds ``n_samples`` outputs per input in ``repeat_interleave`` order (the
+    layout of ``Net2Net.translate``): rows ``i * n_samples … (i + 1) * n_samples - 1`` belong
+    to input ``i``. For every input, the root-mean-square difference per element (e.g. per
+    pixel) between each pair of its samples is averaged; the result is the mean over inputs.
+    0 means a deterministic translator (every sample the same); images in [0, 1] give values
+    in [0, 1].
+
+    Arguments:
+        samples: ``(B * n_samples, ...)``.
+        n_samples: samples per input (≥ 2).
+
+    Returns:
+        The mean pairwise RMS distance.
+
+    Raises:
+        ValueError: ``n_samples < 2`` or a number of rows that is not a multiple of it.
+
+    >>> import torch
+    >>> sample_diversity(torch.tensor([[0.0], [1.0], [2.0], [2.0]]), n_samples=2)
+    0.5
+    """
+    samples = torch.as_tensor(samples).detach().double()
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}")
+    if samples.ndim < 2 or samples.shape[0] % n_samples or samples.shape[0] == 0:
+        raise ValueError(f"samples must be (B * n_samples, ...) with n_samples={n_samples}, "
+                         f"got shape {tuple(samples.shape)}")
+    groups = samples.reshape(samples.shape[0] // n_samples, n_samples, -1)
+    d2 = (groups[:, :, None] - groups[:, None, :]).pow(2).mean(-1)  # (B, S, S)
+    iu = torch.triu_indices(n_samples, n_samples, offset=1)
+    return float(d2[:, iu[0], iu[1]].sqrt().mean())
+
+
+def rms_distance(a: Tensor, b: Tensor) -> float:
+    """Root-mean-square difference per element between paired rows, averaged over rows.
+
+    For images in [0, 1] it is the per-pixel distance of each pair, in [0, 1]; ``b`` may have
+    fewer rows than ``a`` when each row of ``b`` goes with ``len(a) // len(b)`` consecutive
+    rows of ``a`` (several samples per input, ``repeat_interleave`` order).
+
+    >>> import torch
+    >>> rms_distance(torch.zeros(2, 4), torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]))
+    0.5
+    >>> rms_distance(torch.zeros(4, 2), torch.ones(2, 2))   # two samples per row of b
+    1.0
+    """
+    a = torch.as_tensor(a).detach().double()
+    b = torch.as_tensor(b).detach().double()
+    if b.shape[0] == 0 or a.shape[0] % b.shape[0] or a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"a must be (k * N, ...) and b (N, ...) with the same trailing shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+    b = b.repeat_interleave(a.shape[0] // b.shape[0], dim=0)
+    return float((a - b).reshape(a.shape[0], -1).pow(2).mean(1).sqrt().mean())
