@@ -439,3 +439,140 @@ def rms_distance(a: Tensor, b: Tensor) -> float:
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
     b = b.repeat_interleave(a.shape[0] // b.shape[0], dim=0)
     return float((a - b).reshape(a.shape[0], -1).pow(2).mean(1).sqrt().mean())
+
+
+# -- image experts: reconstruction, classification, segmentation (the zoo cards) -------------
+# (used by n2nlib.zoo to measure the shipped experts, and by the notebooks)
+
+
+def psnr(images: Tensor, reconstructions: Tensor, max_value: float = 1.0) -> float:
+    r"""Peak signal-to-noise ratio in dB, :math:`10 \log_{10}(\text{max}^2 / \text{MSE})`,
+    computed per image and averaged over the batch.
+
+    Arguments:
+        images: ``(N, ...)`` reference images (in [0, ``max_value``]).
+        reconstructions: same shape.
+        max_value: the largest possible pixel value (1 for images in [0, 1]).
+
+    Returns:
+        The mean PSNR in dB (an identical pair of images is capped at 100 dB).
+
+    >>> import torch
+    >>> round(psnr(torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.1)), 2)
+    20.0
+    """
+    a = torch.as_tensor(images).detach().double()
+    b = torch.as_tensor(reconstructions).detach().double().to(a.device)
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"images and reconstructions must have the same shape (N, ...), got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    mse = (a - b).pow(2).flatten(1).mean(dim=1).clamp_min(max_value**2 * 1e-10)
+    return float((10.0 * torch.log10(max_value**2 / mse)).mean())
+
+
+def accuracy(predicted: Tensor, labels: Tensor) -> float:
+    """Fraction of ``predicted`` labels equal to ``labels`` (both integer ``(N,)``).
+
+    >>> import torch
+    >>> accuracy(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 2, 0]))
+    0.75
+    """
+    p, t = torch.as_tensor(predicted).detach().cpu(), torch.as_tensor(labels).detach().cpu()
+    if p.shape != t.shape or p.numel() == 0:
+        raise ValueError(f"predicted and labels must have the same non-empty shape, got "
+                         f"{tuple(p.shape)} and {tuple(t.shape)}")
+    return float((p == t).double().mean())
+
+
+def accuracy_per_factor(predicted: dict[str, Tensor] | Tensor, labels: Tensor,
+                        names: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
+    """Accuracy of each factor of a multi-factor classifier.
+
+    Arguments:
+        predicted: ``{factor: (N,)}`` (as ``AttributeClassifier.predict`` returns) or an
+            ``(N, F)`` label table.
+        labels: the true labels ``(N, F)``, columns in the order of ``names``.
+        names: the factor names of the columns (default: the shapes factors,
+            :data:`n2nlib.data.FACTOR_NAMES`).
+
+    Returns:
+        ``{factor: accuracy}``.
+
+    >>> import torch
+    >>> accuracy_per_factor({"a": torch.tensor([0, 1]), "b": torch.tensor([1, 1])},
+    ...                     torch.tensor([[0, 0], [1, 1]]), names=["a", "b"])
+    {'a': 1.0, 'b': 0.5}
+    """
+    if names is None:
+        from n2nlib.data import FACTOR_NAMES
+
+        names = list(FACTOR_NAMES)
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 2 or labels.shape[1] != len(names):
+        raise ValueError(f"labels must be (N, {len(names)}) with columns {list(names)}, got "
+                         f"{tuple(labels.shape)}")
+    if isinstance(predicted, Tensor):
+        if predicted.shape != labels.shape:
+            raise ValueError(f"predicted must have the shape of labels {tuple(labels.shape)}, "
+                             f"got {tuple(predicted.shape)}")
+        predicted = {name: predicted[:, j] for j, name in enumerate(names)}
+    missing = [n for n in names if n not in predicted]
+    if missing:
+        raise ValueError(f"predicted has no labels for {missing}")
+    return {name: accuracy(predicted[name], labels[:, j]) for j, name in enumerate(names)}
+
+
+def confusion_matrix(predicted: Tensor, labels: Tensor, n_classes: int) -> Tensor:
+    """Counts ``(n_classes, n_classes)``: row = true class, column = predicted class.
+
+    >>> import torch
+    >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2).tolist()
+    [[1, 1], [0, 1]]
+    """
+    p = torch.as_tensor(predicted).detach().cpu().long().flatten()
+    t = torch.as_tensor(labels).detach().cpu().long().flatten()
+    if p.shape != t.shape:
+        raise ValueError(f"predicted and labels must have the same number of entries, got "
+                         f"{p.numel()} and {t.numel()}")
+    if p.numel() and (int(min(p.min(), t.min())) < 0 or int(max(p.max(), t.max())) >= n_classes):
+        raise ValueError(f"labels must be in [0, {n_classes - 1}]")
+    return torch.bincount(t * n_classes + p, minlength=n_classes**2).view(n_classes, n_classes)
+
+
+def iou_per_class(predicted: Tensor, labels: Tensor, n_classes: int) -> Tensor:
+    """Intersection over union of each class over all pixels of all images, ``(n_classes,)``
+    (NaN for a class absent from both).
+
+    >>> import torch
+    >>> iou_per_class(torch.tensor([[0, 1, 1]]), torch.tensor([[0, 1, 0]]), 2).tolist()
+    [0.5, 0.5]
+    """
+    cm = confusion_matrix(predicted, labels, n_classes).double()
+    inter = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - inter
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.full_like(inter, float("nan")))
+
+
+def miou(predicted: Tensor, labels: Tensor, n_classes: int) -> float:
+    """Mean intersection over union of a segmentation, over the classes that occur.
+
+    IoU is accumulated over all pixels of all images per class (as in PASCAL VOC), then
+    averaged over the classes present in ``labels`` or ``predicted``.
+
+    Arguments:
+        predicted: predicted class per pixel, integer ``(N, H, W)``.
+        labels: true class per pixel, same shape.
+        n_classes: number of classes (background included).
+
+    Returns:
+        mIoU in [0, 1].
+
+    >>> import torch
+    >>> miou(torch.tensor([[[0, 1], [1, 1]]]), torch.tensor([[[0, 1], [0, 1]]]), 2)
+    0.5833333333333333
+    """
+    ious = iou_per_class(predicted, labels, n_classes)
+    return float(ious[~torch.isnan(ious)].mean())
+
+
+__all__ += ["psnr", "accuracy", "accuracy_per_factor", "confusion_matrix", "iou_per_class", "miou"]
