@@ -2,7 +2,28 @@
 
 Everything that trains a translator goes through :func:`fit`: ``Net2Net.fit``, the notebooks
 and the command line. The experts are fixed, so the loop only ever sees latent pairs
-``(x, c) = (z_Θ, z_Φ)``; how they are computed (and cached) is the caller's business.
+``(x, c) = (z_Θ, z_Φ)`` — plain tensors, or a :class:`~n2nlib.cache.LatentPairs` cache (in
+memory or memory-mapped from disk, optionally with a stochastic target that is re-sampled at
+every step).
+
+What the loop does, besides the optimisation itself:
+
+* **Reproducible order.** The minibatches of step ``s`` are a function of ``(seed, s)`` alone:
+  epoch ``e`` is a permutation drawn from a generator seeded by ``(seed, e)``, and the noise of a
+  stochastic target at step ``s`` from one seeded by ``(seed, s)``.
+* **Checkpoints and resume.** With ``checkpoint_dir``, every ``checkpoint_every`` steps the
+  model, the optimizer, the RNG states and the history are written atomically
+  (:mod:`n2nlib.checkpoint`); calling :func:`fit` again with the same arguments continues from
+  the latest checkpoint, and reaches bit-for-bit the weights an uninterrupted run reaches.
+* **Divergence guard.** A NaN/Inf loss or gradient stops the run with :class:`TrainingDiverged`
+  and a diagnosis (the step, the learning rate, the offending parameters), before the
+  optimizer step, so the model keeps its last good weights.
+* **Distributed data parallel.** Launched with ``torchrun`` (``torchrun --nproc_per_node 2
+  script.py``), :func:`fit` runs unchanged: it initialises the process group (``gloo`` on CPU,
+  ``nccl`` on GPU) from the environment, wraps the model in
+  :class:`~torch.nn.parallel.DistributedDataParallel`, and splits every global batch of
+  ``batch_size`` pairs evenly over the processes, so that the result matches a single process
+  training on the same global batches. Rank 0 shows the progress bar and writes checkpoints.
 
 >>> import torch
 >>> from n2nlib import ConditionalINN
@@ -15,15 +36,29 @@ and the command line. The experts are fixed, so the loop only ever sees latent p
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from n2nlib._checks import check_batch, check_tensor
+from n2nlib.cache import LatentPairs
 
-__all__ = ["History", "TrainingDiverged", "fit", "lr_factor"]
+__all__ = [
+    "History",
+    "TrainingDiverged",
+    "fit",
+    "evaluate",
+    "lr_factor",
+    "batch_indices",
+    "init_distributed",
+    "distributed_info",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -40,7 +75,7 @@ class History:
         lr: learning rate used at each step.
         eval_step: the steps at which held-out data was evaluated.
         eval_nll: held-out NLL (nats per sample) at those steps.
-        seconds: wall-clock seconds spent in the loop.
+        seconds: wall-clock seconds spent in the loop (summed over resumed runs).
     """
 
     step: list[int] = field(default_factory=list)
@@ -54,6 +89,15 @@ class History:
     def final_eval_nll(self) -> float:
         """The last held-out NLL, or NaN if there was no held-out data."""
         return self.eval_nll[-1] if self.eval_nll else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
 
 
 def lr_factor(step: int, steps: int, warmup: int, schedule: str) -> float:
@@ -77,35 +121,163 @@ def lr_factor(step: int, steps: int, warmup: int, schedule: str) -> float:
     raise ValueError(f"schedule must be 'cosine', 'step' or 'constant', got {schedule!r}")
 
 
-def _as_pairs(data: object, name: str) -> tuple[Tensor, Tensor | None]:
+# -- data -------------------------------------------------------------------------------------
+
+
+def _as_pairs(data: object, name: str) -> LatentPairs:
+    if isinstance(data, LatentPairs):
+        return data
     if isinstance(data, Tensor):
-        return check_tensor(data, f"{name} x"), None
+        return LatentPairs(data, None)
     if isinstance(data, tuple | list) and len(data) == 2:
         x, c = data
-        check_tensor(x, f"{name} x")
-        if c is not None:
-            check_tensor(c, f"{name} c")
-            check_batch(x, c, f"{name} x", f"{name} c")
-        return x, c
+        if not isinstance(x, Tensor) or (c is not None and not isinstance(c, Tensor)):
+            got = f"({type(x).__name__}, {type(c).__name__})"
+            raise TypeError(f"{name} must hold tensors (x, c), got {got}")
+        try:
+            return LatentPairs(x, c)
+        except (TypeError, ValueError) as err:
+            msg = str(err).replace("target", f"{name} x").replace("condition", f"{name} c")
+            msg = msg.replace("the same number of rows", "the same batch size")
+            raise type(err)(msg) from None
     raise TypeError(
-        f"{name} must be a tensor x or a pair (x, c) of tensors, got {type(data).__name__}"
+        f"{name} must be a tensor x, a pair (x, c) of tensors or a LatentPairs, got "
+        f"{type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, list | tuple)
+                                    else "")
     )
 
 
+def _mix(*values: int) -> int:
+    """A 63-bit seed derived from integers (different tuples give unrelated seeds)."""
+    digest = hashlib.blake2b("/".join(map(str, values)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class _Order:
+    """The minibatch order: a pure function of ``(seed, step)``."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.seed = n, seed
+        self.batch = min(batch_size, n)
+        self.per_epoch = max(1, n // self.batch)
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+
+    def __call__(self, step: int) -> Tensor:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(_mix(self.seed, epoch))
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        return self._perm[pos * self.batch : (pos + 1) * self.batch]
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> Tensor:
+    """The indices of the minibatch :func:`fit` uses at ``step`` (for ``n`` pairs).
+
+    Every ``n // batch_size`` steps start a new epoch with a fresh permutation; the tail that
+    does not fill a batch is left out of that epoch.
+
+    >>> batch_indices(10, 4, seed=0, step=3).shape
+    torch.Size([4])
+    >>> torch.equal(batch_indices(10, 4, 0, 5), batch_indices(10, 4, 0, 5))
+    True
+    """
+    return _Order(n, batch_size, seed)(step)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, data: object, batch_size: int = 1024) -> float:
-    """Mean NLL (nats per sample) of ``model`` on ``data`` = ``x`` or ``(x, c)``, in eval mode."""
-    x, c = _as_pairs(data, "eval_data")
+def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int = 0) -> float:
+    """Mean NLL (nats per sample) of ``model`` on ``data``, in eval mode.
+
+    ``data`` is ``x``, ``(x, c)`` or a :class:`~n2nlib.cache.LatentPairs`; a stochastic cache
+    is evaluated on one draw per pair from a generator seeded with ``seed``.
+    """
+    pairs = _as_pairs(data, "eval_data")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    p = next(model.parameters())
+    gen = torch.Generator().manual_seed(_mix(seed, "eval"))
     total = 0.0
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size].to(device)
-        cb = None if c is None else c[i : i + batch_size].to(device)
+    for i in range(0, len(pairs), batch_size):
+        idx = torch.arange(i, min(len(pairs), i + batch_size))
+        xb, cb = pairs.batch(idx, generator=gen, device=p.device, dtype=p.dtype)
         total += float(model.nll(xb, cb).sum())
     model.train(was_training)
-    return total / x.shape[0]
+    return total / len(pairs)
+
+
+# -- distributed ------------------------------------------------------------------------------
+
+
+def distributed_info() -> tuple[int, int]:
+    """``(world_size, rank)`` of the initialised process group, or ``(1, 0)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def init_distributed(backend: str | None = None) -> bool:
+    """Initialise ``torch.distributed`` from the environment ``torchrun`` sets, if needed.
+
+    Arguments:
+        backend: ``"gloo"`` or ``"nccl"``; default ``nccl`` when CUDA is available, else
+            ``gloo``.
+
+    Returns:
+        Whether a process group with more than one process is active.
+
+    >>> init_distributed()   # a plain process: nothing to do
+    False
+    """
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    return dist.get_world_size() > 1
+
+
+class _NLL(nn.Module):
+    """``forward = model.nll``, so that DistributedDataParallel sees the computation."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, c: Tensor | None) -> Tensor:
+        return self.model.nll(x, c)
+
+
+def _all_mean(value: Tensor, world: int) -> Tensor:
+    if world == 1:
+        return value
+    import torch.distributed as dist
+
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / world
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+_RUN_KEYS = ("steps", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "warmup",
+             "clip_grad", "seed", "n", "dim", "cond_shape", "stochastic")
 
 
 def fit(
@@ -125,44 +297,68 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training cINN",
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    keep_checkpoints: int = 2,
+    callback: Callable[[int, History], None] | None = None,
+    distributed: bool | None = None,
 ) -> History:
     """Train ``model`` (a :class:`~n2nlib.flows.ConditionalINN`) to minimise its NLL on ``data``.
 
     Arguments:
         model: the flow; it must have ``nll(x, c)``.
-        data: training pairs — a tensor ``x`` (unconditional) or ``(x, c)``; minibatches are
-            drawn at random, with replacement across epochs, from a seeded generator.
+        data: training pairs — a tensor ``x`` (unconditional), ``(x, c)``, or a
+            :class:`~n2nlib.cache.LatentPairs` (e.g. from :func:`~n2nlib.cache.encode_pairs`);
+            minibatches follow a permutation per epoch, a function of ``(seed, step)``.
         steps: number of optimisation steps.
-        batch_size: samples per step.
+        batch_size: samples per step (the *global* batch when distributed).
         lr: base learning rate.
         optimizer: ``"adam"`` or ``"adamw"``.
         weight_decay: weight decay (decoupled for AdamW).
         schedule: ``"cosine"``, ``"step"`` or ``"constant"`` after ``warmup`` linear steps.
         clip_grad: clip the global gradient norm to this value (``None``: no clipping).
-        eval_data: held-out pairs, evaluated every ``eval_every`` steps and at the end.
+        eval_data: held-out pairs (same forms as ``data``), evaluated every ``eval_every``
+            steps and at the end.
         eval_every: default ``max(1, steps // 10)``.
-        seed: seed of the minibatch order.
-        progress: show a tqdm progress bar with the loss.
+        seed: seed of the minibatch order (and of a stochastic target's noise).
+        progress: show a tqdm progress bar with the loss and the held-out NLL.
         desc: the progress bar's label.
+        checkpoint_dir: write resumable checkpoints here (see :mod:`n2nlib.checkpoint`).
+        checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``); one is
+            always written after the last step.
+        resume: continue from the latest checkpoint in ``checkpoint_dir`` if there is one
+            (the run's arguments must be the same).
+        keep_checkpoints: how many checkpoints to keep.
+        callback: called as ``callback(step, history)`` after every step.
+        distributed: use DistributedDataParallel; default: when launched by ``torchrun`` with
+            more than one process (or when a process group is already initialised).
 
     Returns:
-        A :class:`History`.
+        A :class:`History` (of the whole run, including resumed parts).
 
     Raises:
+        ValueError, TypeError: bad arguments or data (the message says what was expected), or
+            a checkpoint from a run with other arguments.
         TrainingDiverged: the loss or a gradient became NaN/Inf; the model keeps the weights
             of the last good step and the message names the step and the offending tensors.
     """
-    import time
-
     from tqdm.auto import tqdm
 
-    if not isinstance(steps, int) or steps < 1:
+    from n2nlib import checkpoint as ckpt
+
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    x_all, c_all = _as_pairs(data, "data")
+    if not callable(getattr(model, "nll", None)):
+        raise TypeError(f"model must have nll(x, c) (a ConditionalINN), got {type(model).__name__}")
+    pairs = _as_pairs(data, "data")
+    eval_pairs = None if eval_data is None else _as_pairs(eval_data, "eval_data")
     lr_factor(0, steps, warmup, schedule)  # validates the schedule name
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (all requires_grad=False)")
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     elif optimizer == "adamw":
@@ -170,29 +366,91 @@ def fit(
     else:
         raise ValueError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}")
     eval_every = eval_every or max(1, steps // 10)
+    checkpoint_every = checkpoint_every or max(1, steps // 10)
+
+    # -- distributed set-up
+    use_dist = distributed if distributed is not None else init_distributed()
+    if use_dist:
+        init_distributed()
+    world, rank = distributed_info() if use_dist else (1, 0)
+    order = _Order(len(pairs), batch_size, seed)
+    if world > 1 and order.batch % world:
+        raise ValueError(
+            f"the global batch ({order.batch}) must be divisible by the number of processes "
+            f"({world}); choose batch_size as a multiple of {world}"
+        )
+    local = order.batch // world
     device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    n = x_all.shape[0]
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        model.to(device)
+    dtype = next(model.parameters()).dtype
+
+    # -- resume
+    run = {"steps": steps, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+           "weight_decay": weight_decay, "schedule": schedule, "warmup": warmup,
+           "clip_grad": clip_grad, "seed": seed, "n": len(pairs), "dim": pairs.dim,
+           "cond_shape": list(pairs.cond_shape), "stochastic": pairs.stochastic}
     history = History()
+    start_step = 0
+    if checkpoint_dir is not None and resume:
+        loaded = ckpt.load_training_state(checkpoint_dir, model=model, optimizer=opt)
+        if loaded is not None:
+            saved = loaded["state"]["run"]
+            diff = [k for k in _RUN_KEYS if saved.get(k) != run.get(k)]
+            if diff:
+                details = ", ".join(f"{k}: {saved.get(k)!r} then, {run.get(k)!r} now"
+                                    for k in diff)
+                raise ValueError(
+                    f"the checkpoint in {checkpoint_dir} is from a run with other arguments "
+                    f"({details}); use another checkpoint_dir, or resume=False to start over"
+                )
+            history = History.from_dict(loaded["state"]["history"])
+            start_step = loaded["step"]
+
+    def save_checkpoint(completed: int) -> None:
+        if rank == 0:
+            ckpt.save_training_state(
+                checkpoint_dir, step=completed, model=model, optimizer=opt,
+                state={"run": run, "history": history.to_dict()}, keep=keep_checkpoints,
+            )
+        _barrier(world)
+
+    if start_step >= steps:
+        model.eval()
+        return history
+
+    net: nn.Module = _NLL(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if start_step == 0:  # data-dependent initialisation (ActNorm) on the global batch
+            with torch.no_grad():
+                xb, cb = pairs.batch(order(0), _noise(seed, 0, pairs), device, dtype)
+                model.nll(xb, cb)
+        net = DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+        )
+
     model.train()
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
-    order = torch.randperm(n, generator=generator)
-    cursor = 0
+    began = time.perf_counter()
+    bar = tqdm(range(start_step, steps), desc=desc, disable=not progress or rank > 0,
+               leave=True, initial=start_step, total=steps)
+    smooth = None
     for step in bar:
-        if cursor + batch_size > n:
-            order, cursor = torch.randperm(n, generator=generator), 0
-        idx = order[cursor : cursor + batch_size]
-        cursor += batch_size
-        xb = x_all[idx].to(device)
-        cb = None if c_all is None else c_all[idx].to(device)
+        xb, cb = pairs.batch(order(step), _noise(seed, step, pairs), device, dtype)
+        if world > 1:
+            xb = xb[rank * local : (rank + 1) * local]
+            cb = None if cb is None else cb[rank * local : (rank + 1) * local]
         factor = lr_factor(step, steps, warmup, schedule)
         for group in opt.param_groups:
             group["lr"] = lr * factor
-        loss = model.nll(xb, cb).mean()
-        if not torch.isfinite(loss):
+        loss = net(xb, cb).mean()
+        reported = _all_mean(loss.detach(), world)
+        if not torch.isfinite(reported):
             raise TrainingDiverged(
-                f"the loss became {float(loss)} at step {step} (lr {lr * factor:.3g}); "
+                f"the loss became {float(reported)} at step {step} (lr {lr * factor:.3g}); "
                 f"the weights are those after step {step - 1}. Lower the learning rate, "
                 f"use warm-up, or clip gradients (clip_grad)."
             )
@@ -206,24 +464,42 @@ def fit(
         if bad:
             raise TrainingDiverged(
                 f"non-finite gradients at step {step} in {len(bad)} parameter(s), e.g. "
-                f"{', '.join(bad[:3])}; the loss was {float(loss):.4g}. Lower the learning "
+                f"{', '.join(bad[:3])}; the loss was {float(reported):.4g}. Lower the learning "
                 f"rate or clip gradients."
             )
         if clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_grad)
         opt.step()
+        value = reported.item()
         history.step.append(step)
-        history.loss.append(loss.item())
+        history.loss.append(value)
         history.lr.append(lr * factor)
-        if eval_data is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            history.eval_step.append(step + 1)
-            history.eval_nll.append(evaluate(model, eval_data))
+        smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
+        completed = step + 1
+        if eval_pairs is not None and (completed % eval_every == 0 or completed == steps):
+            history.eval_step.append(completed)
+            history.eval_nll.append(evaluate(model, eval_pairs, seed=seed))
             model.train()
-        if progress and (step % 10 == 0 or step + 1 == steps):
-            post = {"nll": f"{float(loss):.3f}"}
+        if progress and rank == 0 and (step % 10 == 0 or completed == steps):
+            post = {"loss": f"{value:.3f}", "nll(avg)": f"{smooth:.3f}"}
             if history.eval_nll:
-                post["held-out"] = f"{history.eval_nll[-1]:.3f}"
+                post["held-out nll"] = f"{history.eval_nll[-1]:.3f}"
             bar.set_postfix(post)
-    history.seconds = time.perf_counter() - start
+        if checkpoint_dir is not None and (completed % checkpoint_every == 0
+                                           or completed == steps):
+            history.seconds += time.perf_counter() - began
+            began = time.perf_counter()
+            save_checkpoint(completed)
+        if callback is not None:
+            callback(step, history)
+    bar.close()
+    history.seconds += time.perf_counter() - began
     model.eval()
     return history
+
+
+def _noise(seed: int, step: int, pairs: LatentPairs) -> torch.Generator | None:
+    if not pairs.stochastic:
+        return None
+    return torch.Generator().manual_seed(_mix(seed, "noise", step))
+

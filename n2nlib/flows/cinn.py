@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -210,6 +211,39 @@ class ConditionalINN(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> ConditionalINN:
         """Build a new (untrained) model from :meth:`get_config`'s output."""
         return cls(**config)
+
+    def save(self, directory: str | os.PathLike) -> os.PathLike:
+        """Save to ``directory``: ``config.json`` (:meth:`get_config`) and ``model.safetensors``,
+        each written atomically. Rebuild with :meth:`load`.
+
+        Returns:
+            The folder.
+
+        Raises:
+            ValueError: the model has a custom embedder (no config to rebuild it from).
+        """
+        from n2nlib.checkpoint import save_model
+
+        return save_model(self, directory, self.get_config(), kind="n2nlib.ConditionalINN")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | torch.device | None = None
+             ) -> ConditionalINN:
+        """Rebuild a model saved by :meth:`save` (safetensors + JSON; nothing is unpickled).
+
+        Arguments:
+            directory: the folder written by :meth:`save`.
+            device: where to put the model (default: CPU); the dtype is the saved one.
+
+        Raises:
+            n2nlib.checkpoint.CheckpointError: missing, damaged or mismatching files.
+        """
+        from n2nlib.checkpoint import load_config, load_weights, saved_dtype
+
+        model = cls.from_config(load_config(directory, kind="n2nlib.ConditionalINN"))
+        model.to(dtype=saved_dtype(directory))
+        load_weights(model, directory)
+        return model.to(device) if device is not None else model
 
     # -- condition handling -----------------------------------------------------------------
 
