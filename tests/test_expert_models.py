@@ -1,0 +1,293 @@
+"""The image experts' models: shapes, input checks, losses (Eqs. 14-18), taps, the expert loop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from n2nlib.experts import as_expert, is_frozen, is_stochastic_expert, is_target_expert
+from n2nlib.experts._nets import check_images
+from n2nlib.experts.autoencoder import (
+    Autoencoder,
+    PatchDiscriminator,
+    adaptive_gan_weight,
+    discriminator_loss,
+    kl_to_standard_normal,
+    reconstruction_nll,
+    vae_loss,
+)
+from n2nlib.experts.classifiers import AttributeClassifier, DigitsClassifier, Segmenter
+from n2nlib.zoo.training import (
+    AutoencoderObjective,
+    CrossEntropyObjective,
+    augment_flip_shapes,
+    augment_shift,
+    fit_expert,
+    lowres,
+)
+
+@pytest.fixture(autouse=True)
+def _float32():
+    """The image experts run in float32 (the suite's default is float64, for the flows)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+# -- autoencoder ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size,channels", [(8, 1), (8, 3), (16, 3), (32, 3)])
+def test_autoencoder_shapes_and_range(size, channels):
+    ae = Autoencoder(size=size, channels=channels, dim=6, width=8, max_width=16)
+    x = torch.rand(3, channels, size, size)
+    mean, logvar = ae.encode_distribution(x)
+    assert mean.shape == logvar.shape == (3, 6)
+    assert torch.equal(ae.encode(x), mean)
+    y = ae.decode(torch.randn(3, 6) * 5)
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    recon, m, lv = ae(x, sample=False)
+    assert torch.allclose(recon, ae.decode(m))
+
+
+def test_autoencoder_is_a_stochastic_target_expert_and_freezes():
+    ae = as_expert(Autoencoder(size=8, dim=4, width=8))
+    assert is_target_expert(ae) and is_stochastic_expert(ae) and is_frozen(ae)
+    z = ae.encode(torch.rand(2, 3, 8, 8))
+    assert not z.requires_grad
+    assert ae.decode(z).shape == (2, 3, 8, 8)
+
+
+def test_autoencoder_attention_at_16x16():
+    ae = Autoencoder(size=32, dim=4, width=4, max_width=8)
+    assert ae.decoder.attention.out.in_channels == 4  # 8 channels at 16x16, halved
+    assert not hasattr(Autoencoder(size=8, dim=4, width=4).decoder, "attention")
+
+
+@pytest.mark.parametrize("size", [4, 12, 33, "32"])
+def test_autoencoder_rejects_bad_sizes(size):
+    with pytest.raises(ValueError, match="size"):
+        Autoencoder(size=size)
+
+
+def test_autoencoder_input_errors():
+    ae = Autoencoder(size=8, dim=4, width=8)
+    with pytest.raises(ValueError, match=r"\(B, 3, 8, 8\)"):
+        ae.encode(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="images\\[None\\]"):
+        ae.encode(torch.rand(3, 8, 8))
+    with pytest.raises(ValueError, match="permute"):
+        ae.encode(torch.rand(2, 8, 8, 3))
+    with pytest.raises(TypeError, match="uint8"):
+        ae.encode((torch.rand(2, 3, 8, 8) * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="divide by 255"):
+        ae.encode(torch.rand(2, 3, 8, 8) * 255)
+    with pytest.raises(ValueError, match=r"\(x \+ 1\) / 2"):
+        ae.encode(torch.rand(2, 3, 8, 8) * 2 - 1)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        ae.encode([[0.0]])
+    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+        ae.decode(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"\(B, D, 1, 1\)"):
+        ae.decode(torch.zeros(2, 4, 1, 1))
+
+
+def test_check_images_moves_to_dtype():
+    out = check_images(torch.rand(1, 1, 8, 8, dtype=torch.float32), 1, 8, dtype=torch.float64)
+    assert out.dtype == torch.float64
+
+
+def test_kl_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    mean, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.5, 0.3]])
+    z = mean + (0.5 * logvar).exp() * torch.randn(200000, 2, generator=g)
+    log_q = torch.distributions.Normal(mean, (0.5 * logvar).exp()).log_prob(z).sum(1)
+    log_p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+    mc = float((log_q - log_p).mean())
+    assert abs(float(kl_to_standard_normal(mean, logvar)) - mc) < 0.02
+
+
+def test_reconstruction_nll_is_eq_18_and_gamma_optimum():
+    y, r = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    log_gamma = torch.tensor(-1.3)
+    expected = ((y - r).abs() / math.exp(-1.3) - 1.3).flatten(1).sum(1)
+    assert torch.allclose(reconstruction_nll(y, r, log_gamma, "l1"), expected)
+    l2 = reconstruction_nll(y, r, torch.zeros(()), "l2")
+    assert torch.allclose(l2, (y - r).pow(2).flatten(1).sum(1))
+    # the learnable gamma settles at the mean absolute error (minimum of |r|/g + log g)
+    lg = torch.zeros((), requires_grad=True)
+    opt = torch.optim.Adam([lg], lr=0.1)
+    for _ in range(200):
+        opt.zero_grad()
+        reconstruction_nll(y, r, lg).mean().backward()
+        opt.step()
+    assert abs(float(lg.exp()) - float((y - r).abs().mean())) < 2e-3
+    with pytest.raises(ValueError, match="pixel"):
+        reconstruction_nll(y, r, log_gamma, "vgg")
+
+
+def test_vae_loss_trains_gamma_and_both_networks():
+    ae = Autoencoder(size=8, dim=4, width=8)
+    x = torch.rand(4, 3, 8, 8)
+    recon, mean, logvar = ae(x)
+    out = vae_loss(x, recon, mean, logvar, ae.log_gamma, kl_weight=0.5)
+    assert torch.allclose(out["loss"], out["nll"] + 0.5 * out["kl"])
+    out["loss"].backward()
+    assert ae.log_gamma.grad is not None
+    assert ae.encoder.head.weight.grad.abs().sum() > 0
+    assert ae.decoder.out_conv.weight.grad.abs().sum() > 0
+
+
+def test_adaptive_weight_balances_gradients_eq_17():
+    w = torch.randn(5, requires_grad=True)
+    rec, gan = (3.0 * w).sum(), (w**2).sum()
+    lam = adaptive_gan_weight(rec, gan, w, delta=0.0)
+    g_rec = torch.full((5,), 3.0)
+    assert torch.allclose(lam, g_rec.norm() / (2 * w.detach()).norm())
+    assert not lam.requires_grad
+
+
+def test_patch_discriminator_and_loss():
+    d = PatchDiscriminator(3, width=8, n_layers=2)
+    logits = d(torch.rand(2, 3, 32, 32))
+    assert logits.shape == (2, 1, 6, 6)
+    assert float(discriminator_loss(torch.full((1,), 10.0), torch.full((1,), -10.0))) < 1e-3
+
+
+def test_autoencoder_objective_with_gan_trains_the_discriminator():
+    ae = Autoencoder(size=16, dim=4, width=8, max_width=16)
+    objective = AutoencoderObjective(kl_weight=1.0, gan_weight=1.0, gan_start=1, disc_width=8)
+    data = {"image": torch.rand(16, 3, 16, 16)}
+    history = fit_expert(ae, objective, data, steps=3, batch_size=8, warmup=0, progress=False)
+    assert objective.discriminator is not None
+    assert "lambda" in history.logs and "d" in history.logs and math.isfinite(history.loss[-1])
+    assert not ae.training
+
+
+# -- classifiers and segmenter -------------------------------------------------------------
+
+
+def test_attribute_classifier_heads_and_predict():
+    clf = AttributeClassifier(width=4, hidden=16)
+    x = torch.rand(5, 3, 32, 32)
+    logits = clf(x)
+    assert [tuple(v.shape) for v in logits.values()] == [(5, 5), (5, 8), (5, 2), (5, 9), (5, 2)]
+    labels = clf.predict(x, batch_size=2)
+    assert all(v.dtype == torch.long and v.shape == (5,) for v in labels.values())
+    assert clf.predict_factors(x).shape == (5, 5)
+    assert clf.encode(x).shape == (5, clf.dim) == (5, 16)
+    custom = AttributeClassifier({"a": ["x", "y"]}, size=16, width=4, hidden=8)
+    assert set(custom(torch.rand(1, 3, 16, 16))) == {"a"}
+    with pytest.raises(ValueError, match="two values"):
+        AttributeClassifier({"a": ["x"]})
+
+
+def test_segmenter_taps():
+    seg = Segmenter(width=4)
+    x = torch.rand(2, 3, 32, 32)
+    expected = {"enc1": (4, 32, 32), "enc2": (8, 16, 16), "enc3": (16, 8, 8),
+                "bottleneck": (16, 4, 4), "dec3": (16, 8, 8), "dec2": (8, 16, 16),
+                "dec1": (4, 32, 32), "logits": (6, 32, 32)}
+    for layer, shape in expected.items():
+        assert seg.tap_shape(layer) == shape
+        assert seg.features(x, layer, flatten=False).shape == (2, *shape)
+        assert seg.features(x, layer).shape == (2, math.prod(shape))
+    assert seg.features(x, "enc1", pool=4).shape == (2, 4 * 16)
+    assert seg.tap_dims()["bottleneck"] == seg.dim == 256
+    assert torch.allclose(seg.encode(x), seg.features(x, "bottleneck"))
+    assert seg.predict_masks(x).shape == (2, 32, 32)
+    expert = seg.tap_expert("enc3", pool=2)
+    assert expert.dim == 64 and expert.encode(x).shape == (2, 64)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        seg.features(x, "conv9")
+
+
+def test_digits_classifier_taps_and_predict():
+    clf = DigitsClassifier(width=4, hidden=8)
+    x = torch.rand(3, 1, 8, 8)
+    assert clf.tap_dims() == {"conv1": 256, "conv2": 128, "conv3": 128, "fc": 8, "logits": 10}
+    assert clf(x).shape == (3, 10) and clf.predict(x).shape == (3,)
+    assert clf.encode(x).shape == (3, 8)
+    frozen = as_expert(clf)
+    assert is_frozen(frozen) and frozen.train().training is False
+
+
+# -- the expert training loop and its helpers ------------------------------------------------
+
+
+def test_fit_expert_learns_a_separable_problem():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (128,), generator=g)
+    x = torch.rand(128, 1, 8, 8, generator=g) * 0.5 + 0.5 * labels[:, None, None, None]
+    clf = DigitsClassifier(n_classes=2, width=4, hidden=8, dropout=0.0)
+    history = fit_expert(clf, CrossEntropyObjective(), {"image": x, "label": labels},
+                         steps=30, batch_size=32, lr=1e-2, warmup=0, progress=False)
+    assert history.loss[-1] < history.loss[0]
+    assert float((clf.predict(x) == labels).float().mean()) > 0.8
+
+
+def test_fit_expert_errors():
+    net = DigitsClassifier(width=4, hidden=8)
+    good = {"image": torch.rand(8, 1, 8, 8), "label": torch.zeros(8, dtype=torch.long)}
+    with pytest.raises(ValueError, match="steps"):
+        fit_expert(net, CrossEntropyObjective(), good, steps=0)
+    with pytest.raises(ValueError, match="one non-zero length"):
+        fit_expert(net, CrossEntropyObjective(),
+                   {"image": torch.rand(8, 1, 8, 8), "label": torch.zeros(7, dtype=torch.long)},
+                   steps=1)
+    with pytest.raises(TypeError, match="dict"):
+        fit_expert(net, CrossEntropyObjective(), torch.rand(8, 1, 8, 8), steps=1)
+
+
+def test_flip_augmentation_mirrors_images_masks_and_positions():
+    from n2nlib.data import make_factors, render_shapes
+
+    factors = make_factors("heart", "red", position=list(range(9)))
+    images, masks = render_shapes(factors)
+    batch = {"image": images, "mask": masks, "factors": factors}
+    g = torch.Generator().manual_seed(1)
+    out = augment_flip_shapes(batch, g)
+    flipped = (out["factors"][:, 3] != factors[:, 3]) | (factors[:, 3] % 3 == 1)
+    for i in range(9):
+        was_flipped = not torch.equal(out["image"][i], images[i])
+        if was_flipped:
+            assert torch.equal(out["mask"][i], masks[i].flip(-1))
+            col = int(factors[i, 3]) % 3
+            assert int(out["factors"][i, 3]) == int(factors[i, 3]) - col + (2 - col)
+            # the mirrored mask's centroid lies in the mirrored column
+            xs = out["mask"][i].nonzero()[:, 1].float().mean()
+            assert int(xs // (32 / 3)) == 2 - col
+    assert bool(flipped.any())
+
+
+def test_shift_and_lowres():
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1.0
+    out = augment_shift({"image": x.repeat(20, 1, 1, 1)}, torch.Generator().manual_seed(0))
+    assert out["image"].shape == (20, 1, 5, 5)
+    assert torch.allclose(out["image"].sum((1, 2, 3)), torch.ones(20))
+    assert lowres(torch.ones(2, 3, 32, 32), 8).shape == (2, 3, 8, 8)
+
+
+# -- metrics used by the zoo ---------------------------------------------------------------
+
+
+def test_image_metrics():
+    from n2nlib import metrics
+
+    a = torch.rand(4, 3, 8, 8)
+    assert metrics.psnr(a, a) == pytest.approx(100.0)
+    assert metrics.psnr(torch.zeros(1, 4), torch.full((1, 4), 0.01)) == pytest.approx(40.0)
+    assert metrics.accuracy(torch.tensor([1, 2]), torch.tensor([1, 1])) == 0.5
+    pred = torch.tensor([[0, 1], [2, 2]])
+    acc = metrics.accuracy_per_factor(pred, torch.tensor([[0, 1], [2, 0]]), names=["a", "b"])
+    assert acc == {"a": 1.0, "b": 0.5}
+    masks = torch.randint(0, 3, (2, 8, 8))
+    assert metrics.miou(masks, masks, 3) == 1.0
+    assert metrics.miou(torch.zeros_like(masks), masks, 3) < 0.5
+    with pytest.raises(ValueError):
+        metrics.psnr(torch.zeros(2, 3), torch.zeros(3, 2))
