@@ -1,0 +1,102 @@
+"""Command line of the model zoo.
+
+    python -m n2nlib.zoo list                          registered experts and their quality
+    python -m n2nlib.zoo card NAME                     one model card (markdown)
+    python -m n2nlib.zoo train NAME|all [--fast] [--out DIR] [--threads N] [--seed S]
+    python -m n2nlib.zoo verify                        check every weights file's sha256
+    python -m n2nlib.zoo evaluate NAME [--n N] [--write] [--out DIR]
+
+``train`` without ``--out`` rewrites the shipped weights and registry entry (a full run); with
+``--fast`` it runs the recipe on tiny data in seconds and writes into a temporary folder (or
+``--out``), never over the shipped weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from n2nlib import zoo
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m n2nlib.zoo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered experts")
+    p_card = sub.add_parser("card", help="print a model card")
+    p_card.add_argument("name")
+    p_train = sub.add_parser("train", help="train an expert by its recipe")
+    p_train.add_argument("name", help="a recipe name, or 'all'")
+    p_train.add_argument("--fast", action="store_true",
+                         help="tiny data, a few steps: checks the pipeline in seconds")
+    p_train.add_argument("--out", default=None,
+                         help="zoo folder to write into (default: the shipped zoo; a temporary "
+                              "folder with --fast)")
+    p_train.add_argument("--threads", type=int, default=None, help="torch threads")
+    p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--device", default=None)
+    p_train.add_argument("--no-progress", action="store_true")
+    sub.add_parser("verify", help="check the sha256 of every shipped weights file")
+    p_eval = sub.add_parser("evaluate", help="measure an expert on held-out data")
+    p_eval.add_argument("name")
+    p_eval.add_argument("--n", type=int, default=None, help="held-out examples")
+    p_eval.add_argument("--out", default=None, help="zoo folder (default: the shipped zoo)")
+    p_eval.add_argument("--write", action="store_true",
+                        help="store the result as the card's quality")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        for name in zoo.available():
+            c = zoo.card(name)
+            quality = ", ".join(f"{k}={v:.4g}" for k, v in c.quality.items() if "/" not in k)
+            print(f"{name:20s} {c.kind:11s} dim={c.dim:<5d} {c.train_seconds:6.0f} s  {quality}")
+        return 0
+    if args.command == "card":
+        print(zoo.card(args.name).to_markdown())
+        return 0
+    if args.command == "verify":
+        bad = 0
+        for name in zoo.available():
+            try:
+                path = zoo.verify(name)
+                print(f"ok   {name}  {path.stat().st_size / 1e6:.2f} MB")
+            except zoo.ZooError as err:
+                bad += 1
+                print(f"FAIL {name}: {err}")
+        return 1 if bad else 0
+    if args.command == "evaluate":
+        from n2nlib.zoo.training import evaluate_expert
+
+        model = zoo.load(args.name, root=args.out)
+        quality = evaluate_expert(args.name, model, n=args.n)
+        for k, v in quality.items():
+            print(f"{k:24s} {v:.4f}")
+        if args.write:
+            root = zoo.PACKAGE_ROOT if args.out is None else args.out
+            entries = zoo.registry(root)
+            entries[args.name]["card"]["quality"] = quality
+            if args.n is not None:
+                entries[args.name]["card"]["eval_n"] = args.n
+            zoo.write_registry(entries, root)
+        return 0
+    if args.command == "train":
+        from n2nlib.zoo.training import recipe_names, train_expert
+
+        names = recipe_names() if args.name == "all" else [args.name]
+        for name in names:
+            result = train_expert(name, fast=args.fast, out=args.out, threads=args.threads,
+                                  seed=args.seed, device=args.device,
+                                  progress=not args.no_progress)
+            quality = ", ".join(f"{k}={v:.4g}" for k, v in result.card["quality"].items())
+            print(f"{name}: {result.card['train_seconds']:.0f} s, {quality} -> {result.weights}")
+        return 0
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

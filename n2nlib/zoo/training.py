@@ -1,0 +1,941 @@
+"""How every zoo expert was trained: one generic loop and one recipe per expert.
+
+:func:`train_expert` is the single entry point (``python -m n2nlib.zoo train NAME``): it makes
+the recipe's training data, runs :func:`fit_expert` (the one supervised / autoencoder training
+loop, separate from :func:`n2nlib.train.fit`, which trains cINNs only), saves the weights in
+float16 with their sha256 in a registry, reloads them and measures them on held-out data
+(:func:`evaluate_expert`), and writes the model card. With ``fast=True`` every recipe runs end to
+end in seconds on tiny data, into a temporary folder, never over the shipped weights.
+
+>>> sorted(RECIPES)[:3]
+['digits-ae', 'digits-classifier', 'shapes-ae-32']
+>>> augment_shift({"image": torch.ones(1, 1, 4, 4)}, torch.Generator(), 1)["image"].shape
+torch.Size([1, 1, 4, 4])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from n2nlib import settings
+from n2nlib.experts._nets import n_parameters
+from n2nlib.experts.autoencoder import (
+    Autoencoder,
+    PatchDiscriminator,
+    adaptive_gan_weight,
+    discriminator_loss,
+    generator_loss,
+    vae_loss,
+)
+from n2nlib.experts.classifiers import AttributeClassifier, DigitsClassifier, Segmenter
+from n2nlib.train import TrainingDiverged, lr_factor
+
+__all__ = [
+    "Objective",
+    "AutoencoderObjective",
+    "CrossEntropyObjective",
+    "ExpertHistory",
+    "fit_expert",
+    "Recipe",
+    "RECIPES",
+    "train_expert",
+    "evaluate_expert",
+    "lowres",
+    "augment_flip_shapes",
+    "jitter_backgrounds",
+    "augment_shift",
+    "machine_description",
+]
+
+Batch = dict[str, Tensor]
+
+
+# -- objectives --------------------------------------------------------------------------------
+
+
+class Objective(Protocol):
+    """What :func:`fit_expert` minimises: ``objective(model, batch, step) -> (loss, logs)``.
+
+    An objective may also have a ``discriminator`` (an ``nn.Module``, trained by a second
+    optimizer) and ``discriminator_loss(batch, step) -> Tensor | None``, called after each
+    model step.
+    """
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]: ...
+
+
+@dataclass
+class AutoencoderObjective:
+    """Eq. (14) (+ optionally Eqs. 15–17): ``[nll + kl_weight·KL + λ·L_GAN] / n_pixels``.
+
+    Arguments:
+        kl_weight: weight of ``KL(q(z|y) ‖ N(0, I))`` (nats) against the summed pixel NLL.
+        pixel: ``"l1"`` or ``"l2"`` distance in Eq. (18).
+        gan_weight: 0 for no discriminator; else the factor on the adaptive weight ``λ``.
+        gan_start: the step at which the GAN loss switches on (the discriminator trains from
+            the start of it).
+        disc_width: channels of the PatchGAN's first layer.
+    """
+
+    kl_weight: float = 1e-2
+    pixel: str = "l1"
+    gan_weight: float = 0.0
+    gan_start: int = 0
+    disc_width: int = 32
+    discriminator: nn.Module | None = None
+    _fake: Tensor | None = field(default=None, repr=False)
+
+    def setup(self, model: nn.Module) -> None:
+        """Create the PatchGAN (if ``gan_weight > 0``) on the model's device."""
+        if self.gan_weight > 0 and self.discriminator is None:
+            p = next(model.parameters())
+            self.discriminator = PatchDiscriminator(model.channels, self.disc_width).to(
+                device=p.device, dtype=p.dtype)
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        images = batch["image"]
+        recon, mean, logvar = model(images, sample=True)
+        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
+                         self.pixel)
+        loss = parts["loss"]
+        logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
+                "gamma": float(model.log_gamma.detach().exp())}
+        self._fake = None
+        if self.discriminator is not None and step >= self.gan_start:
+            self.discriminator.requires_grad_(False)
+            g_loss = generator_loss(self.discriminator(recon))
+            self.discriminator.requires_grad_(True)
+            weight = adaptive_gan_weight(parts["nll"], g_loss, model.last_layer)
+            loss = loss + self.gan_weight * weight * g_loss
+            logs["g"] = float(g_loss)
+            logs["lambda"] = float(weight)
+            self._fake = recon.detach()
+        return loss / images[0].numel(), logs
+
+    def discriminator_loss(self, batch: Batch, step: int) -> Tensor | None:
+        """Eq. (15) for the discriminator, on the last reconstructions (None before the GAN)."""
+        if self.discriminator is None or self._fake is None:
+            return None
+        return discriminator_loss(self.discriminator(batch["image"]),
+                                  self.discriminator(self._fake))
+
+
+@dataclass
+class CrossEntropyObjective:
+    """Cross-entropy of a classifier (tensor logits) or a multi-head classifier (dict logits).
+
+    For dict outputs, ``batch[target]`` is ``(B, n_heads)`` with columns in the order of the
+    dict; the loss is the sum over heads. Per-pixel logits ``(B, C, H, W)`` with targets
+    ``(B, H, W)`` work as they are.
+
+    Arguments:
+        target: the key of the labels in the batch.
+        label_smoothing: passed to ``F.cross_entropy``.
+    """
+
+    target: str = "label"
+    label_smoothing: float = 0.0
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        out = model(batch["image"])
+        labels = batch[self.target]
+        if isinstance(out, dict):
+            losses, logs = [], {}
+            for j, (name, logits) in enumerate(out.items()):
+                losses.append(F.cross_entropy(logits, labels[:, j],
+                                              label_smoothing=self.label_smoothing))
+                logs[name] = float((logits.argmax(1) == labels[:, j]).float().mean())
+            return torch.stack(losses).sum(), logs
+        loss = F.cross_entropy(out, labels, label_smoothing=self.label_smoothing)
+        return loss, {"acc": float((out.argmax(1) == labels).float().mean())}
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExpertHistory:
+    """What :func:`fit_expert` measured: per-step ``loss``, the last ``logs``, wall-clock
+    ``seconds`` and ``cpu_seconds`` (the process's CPU time: on a machine shared with other
+    jobs it is the steadier measure of the work done)."""
+
+    loss: list[float] = field(default_factory=list)
+    logs: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def fit_expert(
+    model: nn.Module,
+    objective: Callable[[nn.Module, Batch, int], tuple[Tensor, dict]],
+    data: Batch,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    warmup: int = 100,
+    schedule: str = "cosine",
+    clip_grad: float | None = 5.0,
+    augment: Callable[[Batch, torch.Generator], Batch] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training expert",
+) -> ExpertHistory:
+    """Train an expert (autoencoder, classifier, segmenter): the one loop of every zoo recipe.
+
+    Minibatches are drawn without replacement within each epoch from a seeded generator, moved
+    to the model's device, optionally augmented, and passed to ``objective``. AdamW with
+    linear warm-up and a cosine (or step/constant, see :func:`n2nlib.train.lr_factor`) decay;
+    an objective's ``discriminator`` gets its own Adam (β₁ = 0.5) and steps after the model.
+
+    Arguments:
+        model: the network to train (all parameters that require grad are trained).
+        objective: ``objective(model, batch, step) -> (loss, logs)``.
+        data: the training set as tensors of one length, e.g. ``{"image": ..., "label": ...}``.
+        steps: optimisation steps.
+        batch_size: examples per step.
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay.
+        warmup: linear warm-up steps.
+        schedule: ``"cosine"``, ``"step"`` or ``"constant"``.
+        clip_grad: clip the global gradient norm (``None``: no clipping).
+        augment: ``augment(batch, generator) -> batch``, applied per step.
+        seed: seed of the minibatch order, the augmentation and the latent samples.
+        progress: show a tqdm bar with the loss and the objective's logs.
+        desc: the bar's label.
+
+    Returns:
+        An :class:`ExpertHistory`; the model is left in eval mode.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite.
+        ValueError: bad ``steps``/``batch_size``, or tensors of different lengths in ``data``.
+
+    >>> net = nn.Linear(2, 2)
+    >>> data = {"image": torch.randn(64, 2), "label": torch.randint(0, 2, (64,))}
+    >>> h = fit_expert(net, CrossEntropyObjective(), data, steps=3, batch_size=16,
+    ...                progress=False)
+    >>> len(h.loss)
+    3
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not isinstance(data, dict) or not data:
+        raise TypeError("data must be a non-empty dict of tensors, e.g. {'image': images}")
+    lengths = {k: len(v) for k, v in data.items()}
+    if len(set(lengths.values())) != 1 or 0 in lengths.values():
+        raise ValueError(f"the tensors in data must share one non-zero length, got {lengths}")
+    lr_factor(0, steps, warmup, schedule)  # validates the schedule name
+    n = next(iter(lengths.values()))
+    device = next(model.parameters()).device
+    if hasattr(objective, "setup"):
+        objective.setup(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    disc = getattr(objective, "discriminator", None)
+    disc_opt = None
+    if disc is not None:
+        disc.train()
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    history = ExpertHistory()
+    model.train()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    order, cursor = torch.randperm(n, generator=generator), 0
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    for step in bar:
+        if cursor + batch_size > n:
+            order, cursor = torch.randperm(n, generator=generator), 0
+        idx = order[cursor : cursor + batch_size]
+        cursor += batch_size
+        batch = {k: v[idx].to(device) for k, v in data.items()}
+        if augment is not None:
+            batch = augment(batch, generator)
+        factor = lr_factor(step, steps, warmup, schedule)
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
+        loss, logs = objective(model, batch, step)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {float(loss)} at step {step} of {desc!r} (lr "
+                f"{lr * factor:.3g}); lower the learning rate or the batch size's variance"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip_grad)
+        opt.step()
+        if disc_opt is not None:
+            d_loss = objective.discriminator_loss(batch, step)  # type: ignore[attr-defined]
+            if d_loss is not None:
+                for group in disc_opt.param_groups:
+                    group["lr"] = lr * factor
+                disc_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                disc_opt.step()
+                logs["d"] = float(d_loss)
+        history.loss.append(float(loss))
+        history.logs = logs
+        if progress and (step % 10 == 0 or step + 1 == steps):
+            bar.set_postfix({"loss": f"{float(loss):.4f}",
+                             **{k: f"{v:.3g}" for k, v in list(logs.items())[:5]}})
+    history.seconds = time.perf_counter() - start
+    history.cpu_seconds = time.process_time() - cpu_start
+    model.eval()
+    return history
+
+
+# -- data and augmentation ---------------------------------------------------------------------
+
+
+def lowres(images: Tensor, size: int) -> Tensor:
+    """Downsample images to ``size × size`` with an antialiased bilinear filter.
+
+    This is how the low-resolution inputs of the superresolution experiment (and of
+    ``textures-ae-8``) are made from 32×32 crops.
+
+    >>> lowres(torch.rand(2, 3, 32, 32), 8).shape
+    torch.Size([2, 3, 8, 8])
+    """
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0.0, 1.0)
+
+
+def augment_flip_shapes(batch: Batch, generator: torch.Generator) -> Batch:
+    """Mirror half of a shapes batch left–right: images, masks and the ``position`` factor.
+
+    All five shapes are mirror-symmetric, so a flipped image is a valid image whose position
+    column is mirrored (``top left`` ↔ ``top right``).
+    """
+    n = len(batch["image"])
+    flip = (torch.rand(n, generator=generator) < 0.5).to(batch["image"].device)
+    out = dict(batch)
+    out["image"] = torch.where(flip[:, None, None, None], batch["image"].flip(-1),
+                               batch["image"])
+    if "mask" in batch:
+        out["mask"] = torch.where(flip[:, None, None], batch["mask"].flip(-1), batch["mask"])
+    if "factors" in batch:
+        factors = batch["factors"].clone()
+        pos = factors[:, 3]
+        mirrored = pos - pos % 3 + (2 - pos % 3)
+        factors[:, 3] = torch.where(flip, mirrored, pos)
+        out["factors"] = factors
+    return out
+
+
+def augment_shift(batch: Batch, generator: torch.Generator, max_shift: int = 1) -> Batch:
+    """Shift each image by up to ``max_shift`` pixels in x and y, filling with zeros (black)."""
+    images = batch["image"]
+    n, _, h, w = images.shape
+    padded = F.pad(images, (max_shift,) * 4)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).tolist()
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).tolist()
+    out = dict(batch)
+    out["image"] = torch.stack(
+        [padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)]
+    )
+    return out
+
+
+def jitter_backgrounds(crops: Tensor, generator: torch.Generator) -> Tensor:
+    """Random photometric changes of background crops (for the classifiers' training data).
+
+    Per crop: a random channel permutation, saturation ×0.3…1.3, contrast ×0.6…1.3,
+    brightness ×0.35…1.15, and a 3×3 or 5×5 blur with probability 0.3. Held-out photographs
+    differ from the ten training ones (dark bokeh, sky), and these changes teach a classifier
+    that a "photo" background is any such texture, not one of ten photographs.
+
+    >>> jitter_backgrounds(torch.rand(4, 3, 8, 8), torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 3, 8, 8])
+    """
+    n = len(crops)
+
+    def uniform(lo: float, hi: float) -> Tensor:
+        return (lo + (hi - lo) * torch.rand(n, generator=generator))[:, None, None, None]
+
+    perm = torch.argsort(torch.rand(n, 3, generator=generator), dim=1)
+    x = torch.gather(crops, 1, perm[:, :, None, None].expand_as(crops))
+    grey = x.mean(1, keepdim=True)
+    x = grey + (x - grey) * uniform(0.3, 1.3)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * uniform(0.6, 1.3)
+    x = x * uniform(0.35, 1.15)
+    blur = torch.rand(n, generator=generator) < 0.3
+    if blur.any():
+        k = 3 if bool(torch.rand((), generator=generator) < 0.5) else 5
+        x[blur] = F.avg_pool2d(F.pad(x[blur], (k // 2,) * 4, mode="replicate"), k, stride=1)
+    return x.clamp(0.0, 1.0)
+
+
+def _shapes_data(n: int, seed: int, split: str = "train", augment_photos: float = 0.0) -> Batch:
+    """Shapes with both backgrounds; a share ``augment_photos`` of the photo backgrounds is
+    replaced by a fresh crop of the split's photographs, changed by :func:`jitter_backgrounds`
+    (composited with the renderer's own coverage and colour, so labels and masks still hold)."""
+    from n2nlib.data import random_crops, render_shapes_full, sample_factors
+
+    factors = sample_factors(n, seed, split=split, background="mixed")
+    render = render_shapes_full(factors, 32, seed, split)
+    images = render.images
+    if augment_photos > 0:
+        gen = torch.Generator().manual_seed(seed + 7)
+        chosen = (factors[:, 4] == 1) & (torch.rand(n, generator=gen) < augment_photos)
+        idx = chosen.nonzero()[:, 0]
+        crops, _ = random_crops(len(idx), 32, split, seed + 7)
+        alpha = render.coverage[idx, None]
+        colors = render.colors[idx, :, None, None]
+        images[idx] = (jitter_backgrounds(crops, gen) * (1 - alpha) + colors * alpha).clamp(0, 1)
+    return {"image": images, "mask": render.masks, "factors": factors}
+
+
+def _crops(n: int, seed: int, split: str = "train") -> Tensor:
+    from n2nlib.data import random_crops
+
+    return random_crops(n, 32, split, seed)[0]
+
+
+def _digits(split: str) -> Batch:
+    from n2nlib.data import load_digits
+
+    d = load_digits(split)
+    return {"image": d.images, "label": d.labels}
+
+
+# -- held-out evaluation -------------------------------------------------------------------------
+
+EVAL_SEED = 1000
+
+
+@torch.no_grad()
+def _reconstructions(model: Any, images: Tensor, batch_size: int = 256) -> Tensor:
+    out = [model.decode(model.encode(images[i : i + batch_size])).cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
+
+
+def _eval_shapes_ae(model: Any, n: int) -> dict[str, float]:
+    from n2nlib.metrics import psnr
+
+    data = _shapes_data(n, EVAL_SEED, "test")
+    recon = _reconstructions(model, data["image"])
+    photo = data["factors"][:, 4] == 1
+    out = {"psnr_db": psnr(data["image"], recon)}
+    if photo.any() and (~photo).any():
+        out["psnr_db/plain"] = psnr(data["image"][~photo], recon[~photo])
+        out["psnr_db/photo"] = psnr(data["image"][photo], recon[photo])
+    return out
+
+
+def _eval_textures(size: int) -> Callable[[Any, int], dict[str, float]]:
+    def evaluate(model: Any, n: int) -> dict[str, float]:
+        from n2nlib.metrics import psnr
+
+        images = _crops(n, EVAL_SEED, "test")
+        if size != 32:
+            images = lowres(images, size)
+        return {"psnr_db": psnr(images, _reconstructions(model, images))}
+
+    return evaluate
+
+
+def _eval_digits_ae(model: Any, n: int) -> dict[str, float]:
+    from n2nlib.metrics import psnr
+
+    images = _digits("test")["image"][:n]
+    return {"psnr_db": psnr(images, _reconstructions(model, images))}
+
+
+def _eval_attributes(model: Any, n: int) -> dict[str, float]:
+    from n2nlib.metrics import accuracy_per_factor
+
+    data = _shapes_data(n, EVAL_SEED, "test")
+    acc = accuracy_per_factor(model.predict(data["image"]), data["factors"],
+                              names=list(model.factors))
+    return {f"accuracy/{k}": v for k, v in acc.items()}
+
+
+def _eval_segmenter(model: Any, n: int) -> dict[str, float]:
+    from n2nlib.metrics import iou_per_class, miou
+
+    data = _shapes_data(n, EVAL_SEED, "test")
+    pred = model.predict_masks(data["image"])
+    out = {"miou": miou(pred, data["mask"], model.n_classes)}
+    photo = data["factors"][:, 4] == 1
+    if photo.any() and (~photo).any():
+        out["miou/plain"] = miou(pred[~photo], data["mask"][~photo], model.n_classes)
+        out["miou/photo"] = miou(pred[photo], data["mask"][photo], model.n_classes)
+    ious = iou_per_class(pred, data["mask"], model.n_classes)
+    out.update({f"iou/{c}": float(v) for c, v in zip(model.classes, ious) if v == v})
+    return out
+
+
+def _eval_digits_classifier(model: Any, n: int) -> dict[str, float]:
+    from n2nlib.metrics import accuracy
+
+    data = _digits("test")
+    return {"accuracy": accuracy(model.predict(data["image"][:n]), data["label"][:n])}
+
+
+# -- recipes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one zoo expert is trained and measured.
+
+    Attributes:
+        name: the zoo name.
+        kind: ``"autoencoder"``, ``"attributes"``, ``"segmenter"`` or ``"classifier"``.
+        summary: one sentence for the card.
+        model: the class to build.
+        config: its architecture arguments (stored in the registry).
+        make_data: ``(n, seed) -> batch dict`` of training tensors (``n`` ignored by fixed sets).
+        n_train: training-set size (``n_train_fast`` in ``--fast`` mode).
+        steps: optimisation steps (``steps_fast`` in ``--fast`` mode).
+        batch_size: examples per step.
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay.
+        objective: a factory of the objective.
+        augment: per-step augmentation.
+        evaluate: ``(model, n) -> quality`` on held-out data.
+        eval_n: held-out examples for the card (``eval_n_fast`` in ``--fast`` mode).
+        data: the training data in words.
+        held_out: the held-out data in words.
+        architecture: the architecture in words.
+        notes: what differs from the paper and why.
+    """
+
+    name: str
+    kind: str
+    summary: str
+    model: type[nn.Module]
+    config: dict[str, Any]
+    make_data: Callable[[int, int], Batch]
+    n_train: int
+    steps: int
+    batch_size: int
+    lr: float
+    objective: Callable[[], Any]
+    evaluate: Callable[[Any, int], dict[str, float]]
+    eval_n: int
+    data: str
+    held_out: str
+    architecture: str
+    augment: Callable[[Batch, torch.Generator], Batch] | None = None
+    weight_decay: float = 0.0
+    warmup: int = 100
+    n_train_fast: int = 64
+    steps_fast: int = 3
+    eval_n_fast: int = 32
+    notes: tuple[str, ...] = ()
+
+
+_AE_NOTES = (
+    "Reconstruction loss: Eq. (14) with a learnable scalar output variance γ on an L1 pixel "
+    "distance; the paper's VGG-16 perceptual loss is not used (its weights need the internet).",
+    "KL to N(0, I) with a small weight (see `kl_weight` in the recipe), so that the posterior "
+    "keeps a usable variance for the stochastic training of the cINN without blurring much.",
+)
+_NO_GAN = (
+    "No PatchGAN: it is implemented (`AutoencoderObjective(gan_weight=...)`, adaptive weight "
+    "of Eq. 17) but left out of the shipped weights: on two shared CPU cores its cost (a second "
+    "network, two extra backward passes for Eq. 17) buys fewer reconstruction steps, and at "
+    "32×32 pixels the L1 + γ loss already gives recognisable reconstructions."
+)
+
+
+def _ae_images(make: Callable[[int, int], Tensor]) -> Callable[[int, int], Batch]:
+    return lambda n, seed: {"image": make(n, seed)}
+
+
+def _ae_flip(batch: Batch, generator: torch.Generator) -> Batch:
+    return augment_flip_shapes({"image": batch["image"]}, generator)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def _add(recipe: Recipe) -> None:
+    RECIPES[recipe.name] = recipe
+
+
+_add(Recipe(
+    name="shapes-ae-32",
+    kind="autoencoder",
+    summary="The paper's autoencoder g (supplement Sec. F) for 32×32 shapes images with plain "
+            "and photo backgrounds: the target expert of the shapes notebooks.",
+    model=Autoencoder,
+    config={"size": 32, "channels": 3, "dim": 64, "width": 32, "max_width": 128,
+            "n_pseudo_classes": 100, "embed_dim": 64, "attention": True},
+    make_data=_ae_images(lambda n, seed: _shapes_data(n, seed)["image"]),
+    n_train=30000,
+    steps=2500,
+    batch_size=64,
+    lr=1e-3,
+    objective=lambda: AutoencoderObjective(kl_weight=1e-2),
+    augment=_ae_flip,
+    evaluate=_eval_shapes_ae,
+    eval_n=2000,
+    data="30,000 images `render_shapes(sample_factors(n, seed=0, background='mixed'))`: "
+         "all factors uniform, half plain and half photo backgrounds (train photographs); "
+         "random left-right flips",
+    held_out="2,000 test-split shapes (seed 1000), both backgrounds, held-out photographs",
+    architecture="VAE, latent 64. Encoder: 3×3 stem (32 ch), 3 downsampling ResNet basic blocks "
+                 "(64, 128, 128 ch) to 4×4, flatten, FC → (μ, log σ²). Decoder (BigGAN-style): "
+                 "z → 3×(FC 256, LReLU) → FC 100 + softmax → embedding h (64); FC(z) → 4×4×128; "
+                 "3 residual up-blocks (128, 64, 32 ch) with batch norm conditioned on [z, h]; "
+                 "non-local block at 16×16; BN, ReLU, conv, tanh",
+    notes=_AE_NOTES + (_NO_GAN,),
+))
+
+_add(Recipe(
+    name="textures-ae-32",
+    kind="autoencoder",
+    summary="Autoencoder of 32×32 crops of real photographs: the high-resolution side of the "
+            "superresolution experiment (source: textures-ae-8).",
+    model=Autoencoder,
+    config={"size": 32, "channels": 3, "dim": 64, "width": 32, "max_width": 128,
+            "n_pseudo_classes": 100, "embed_dim": 64, "attention": True},
+    make_data=_ae_images(_crops),
+    n_train=30000,
+    steps=2500,
+    batch_size=64,
+    lr=1e-3,
+    objective=lambda: AutoencoderObjective(kl_weight=1e-2),
+    evaluate=_eval_textures(32),
+    eval_n=2000,
+    data="30,000 crops `random_crops(n, 32, 'train', seed=0)` of the 10 training photographs "
+         "(zoom 1–4, random flips)",
+    held_out="2,000 crops of the 5 held-out photographs (coffee, rocket, flower, coins, gravel)",
+    architecture="as shapes-ae-32 (VAE, latent 64, ResNet encoder, BigGAN-style decoder)",
+    notes=_AE_NOTES + (_NO_GAN,),
+))
+
+_add(Recipe(
+    name="textures-ae-8",
+    kind="autoencoder",
+    summary="Autoencoder of the same photo crops at 8×8 (downsampled ×4 with `lowres`): the "
+            "low-resolution side of the superresolution experiment.",
+    model=Autoencoder,
+    config={"size": 8, "channels": 3, "dim": 32, "width": 64, "max_width": 128,
+            "n_pseudo_classes": 100, "embed_dim": 64, "attention": False},
+    make_data=_ae_images(lambda n, seed: lowres(_crops(n, seed), 8)),
+    n_train=30000,
+    steps=4000,
+    batch_size=64,
+    lr=1e-3,
+    objective=lambda: AutoencoderObjective(kl_weight=1e-2),
+    evaluate=_eval_textures(8),
+    eval_n=2000,
+    data="the 30,000 training crops of textures-ae-32, downsampled to 8×8 by "
+         "`n2nlib.zoo.training.lowres` (antialiased bilinear)",
+    held_out="the 2,000 held-out crops of textures-ae-32, downsampled to 8×8",
+    architecture="VAE, latent 32. Encoder: 3×3 stem (64 ch), 1 downsampling ResNet block "
+                 "(128 ch) to 4×4, flatten, FC → (μ, log σ²). Decoder: z → 3×(FC 256, LReLU) → "
+                 "FC 100 + softmax → embedding h (64); FC(z) → 4×4×128; 1 residual up-block "
+                 "(64 ch) with conditional BN; BN, ReLU, conv, tanh (no attention at 8×8)",
+    notes=_AE_NOTES + (_NO_GAN,),
+))
+
+_add(Recipe(
+    name="digits-ae",
+    kind="autoencoder",
+    summary="Autoencoder of scikit-learn's 8×8 handwritten digits: the target expert of the "
+            "diagnosis / MLP-ablation notebook.",
+    model=Autoencoder,
+    config={"size": 8, "channels": 1, "dim": 16, "width": 32, "max_width": 64,
+            "n_pseudo_classes": 32, "embed_dim": 32, "attention": False},
+    make_data=lambda n, seed: {"image": _digits("train")["image"]},
+    n_train=1438,
+    steps=4000,
+    batch_size=64,
+    lr=1e-3,
+    objective=lambda: AutoencoderObjective(kl_weight=1e-2),
+    augment=lambda batch, gen: augment_shift(batch, gen, 1),
+    evaluate=_eval_digits_ae,
+    eval_n=359,
+    data="the 1,438 training digits of `load_digits('train')` (8×8, grey), shifted by up to "
+         "1 pixel at random",
+    held_out="the 359 held-out digits of `load_digits('test')`",
+    architecture="VAE, latent 16. Encoder: 3×3 stem (32 ch), 1 downsampling ResNet block "
+                 "(64 ch), flatten, FC → (μ, log σ²). Decoder: z → 3×(FC 256, LReLU) → FC 32 + "
+                 "softmax → embedding h (32); FC(z) → 4×4×64; 1 residual up-block (32 ch) with "
+                 "conditional BN; BN, ReLU, conv, tanh",
+    notes=_AE_NOTES + (_NO_GAN,),
+))
+
+_add(Recipe(
+    name="shapes-attributes",
+    kind="attributes",
+    summary="Reads all five factors (shape, colour, size, position, background) of a 32×32 "
+            "shapes image; used by the metrics to check what translations produce.",
+    model=AttributeClassifier,
+    config={"size": 32, "channels": 3, "width": 32, "hidden": 256},
+    make_data=lambda n, seed: {
+        k: v for k, v in _shapes_data(n, seed, augment_photos=0.5).items() if k != "mask"},
+    n_train=30000,
+    steps=3000,
+    batch_size=64,
+    lr=2e-3,
+    weight_decay=1e-4,
+    objective=lambda: CrossEntropyObjective(target="factors"),
+    augment=augment_flip_shapes,
+    evaluate=_eval_attributes,
+    eval_n=2000,
+    data="30,000 shapes images with both backgrounds, labels = factors; half of the photo "
+         "backgrounds replaced by fresh training-photo crops with random colour, contrast, "
+         "brightness and blur (`jitter_backgrounds`); random left-right flips with mirrored "
+         "position labels",
+    held_out="2,000 test-split shapes (seed 1000), both backgrounds, held-out photographs",
+    architecture="CNN: 3×3 stem (32 ch), 3 downsampling ResNet basic blocks (64, 128, 128 ch) "
+                 "to 4×4, flatten, FC 256 + ReLU (the `encode` representation), one linear "
+                 "head per factor",
+))
+
+_add(Recipe(
+    name="shapes-segmenter",
+    kind="segmenter",
+    summary="Labels every pixel of a 32×32 shapes image (background or one of the five shapes); "
+            "its layer taps are the source experts of the diagnosis notebook.",
+    model=Segmenter,
+    config={"size": 32, "channels": 3, "width": 16},
+    make_data=lambda n, seed: _shapes_data(n, seed, augment_photos=0.5),
+    n_train=20000,
+    steps=3000,
+    batch_size=64,
+    lr=2e-3,
+    weight_decay=1e-4,
+    objective=lambda: CrossEntropyObjective(target="mask"),
+    augment=augment_flip_shapes,
+    evaluate=_eval_segmenter,
+    eval_n=2000,
+    data="20,000 shapes images with both backgrounds, masks from the renderer (coverage ≥ "
+         "0.5); half of the photo backgrounds jittered as for shapes-attributes; random "
+         "left-right flips",
+    held_out="2,000 test-split shapes (seed 1000), both backgrounds, held-out photographs",
+    architecture="U-Net: enc1 (2×conv, 16 ch, 32×32), enc2/enc3/bottleneck (downsampling "
+                 "ResNet blocks, 32/64/64 ch at 16/8/4), dec3/dec2/dec1 (upsample, concatenate "
+                 "the skip, 2×conv), 1×1 conv to 6 classes; taps enc1 … logits",
+))
+
+_add(Recipe(
+    name="digits-classifier",
+    kind="classifier",
+    summary="Classifies the 8×8 scikit-learn digits; its layer taps (conv1 … logits) are the "
+            "source experts of the diagnosis / MLP-ablation notebook.",
+    model=DigitsClassifier,
+    config={"n_classes": 10, "size": 8, "channels": 1, "width": 32, "hidden": 128,
+            "dropout": 0.2},
+    make_data=lambda n, seed: _digits("train"),
+    n_train=1438,
+    steps=3000,
+    batch_size=64,
+    lr=2e-3,
+    weight_decay=1e-4,
+    objective=lambda: CrossEntropyObjective(target="label"),
+    augment=lambda batch, gen: augment_shift(batch, gen, 1),
+    evaluate=_eval_digits_classifier,
+    eval_n=359,
+    data="the 1,438 training digits of `load_digits('train')`, shifted by up to 1 pixel",
+    held_out="the 359 held-out digits of `load_digits('test')`",
+    architecture="CNN: conv1 (3×3, 32 ch, 8×8), conv2 (3×3 stride 2, 64 ch, 4×4), conv3 "
+                 "(3×3, 64 ch), fc (128, ReLU), dropout 0.2, logits (10); BN after each conv",
+))
+
+
+# -- training entry point ---------------------------------------------------------------------
+
+
+def machine_description() -> str:
+    """CPU model, torch threads and torch version of this machine, in words."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{cpu}, {torch.get_num_threads()} torch threads ({os.cpu_count()} logical CPUs), "
+            f"torch {torch.__version__}")
+
+
+def _save_weights(model: nn.Module, path: Path, name: str, class_spec: str) -> None:
+    from safetensors.torch import save_file
+
+    state = {
+        k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"name": name, "class": class_spec, "config": json.dumps(model.config),
+                "format": "n2nlib-zoo-1", "storage": "float16"}
+    save_file(state, str(path), metadata=metadata)
+
+
+def evaluate_expert(name: str, model: Any, n: int | None = None) -> dict[str, float]:
+    """Measure ``model`` on the held-out data of recipe ``name``.
+
+    Arguments:
+        name: a recipe name (:data:`RECIPES`).
+        model: a trained model of that recipe.
+        n: held-out examples (default: the recipe's ``eval_n``).
+
+    Returns:
+        ``{metric: value}``, higher is better for each.
+    """
+    recipe = _recipe(name)
+    was_training = getattr(model, "training", False)
+    if isinstance(model, nn.Module):
+        model.eval()
+    out = recipe.evaluate(model, n or recipe.eval_n)
+    if isinstance(model, nn.Module):
+        model.train(was_training)
+    return {k: round(float(v), 5) for k, v in out.items()}
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"no recipe for {name!r}; recipes: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_expert` did: where it wrote, and the card it wrote."""
+
+    name: str
+    root: Path
+    weights: Path
+    card: dict[str, Any]
+
+
+def train_expert(
+    name: str,
+    fast: bool = False,
+    *,
+    out: str | os.PathLike | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the zoo expert ``name`` by its recipe, save it and write its card.
+
+    Arguments:
+        name: a recipe name (:data:`RECIPES`).
+        fast: tiny data and a few steps, to check the pipeline end to end in seconds.
+        out: the zoo folder to write ``weights/NAME.safetensors``, ``registry.json`` and
+            ``CARDS.md`` into. Default: the shipped zoo (``n2nlib/zoo``) for a full run, a new
+            temporary folder for ``fast`` (fast runs never touch the shipped weights).
+        threads: ``torch.set_num_threads`` for the run (default: leave as it is).
+        seed: seed of the data and the training.
+        device: where to train (default :func:`n2nlib.settings.device`).
+        progress: show progress bars.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    from n2nlib import zoo
+
+    recipe = _recipe(name)
+    root = Path(out) if out is not None else (
+        Path(tempfile.mkdtemp(prefix="n2n-zoo-")) if fast else zoo.PACKAGE_ROOT)
+    if fast and root.resolve() == zoo.PACKAGE_ROOT.resolve():
+        raise ValueError("--fast never writes into the shipped zoo; choose another --out folder")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = settings.device(device)
+    settings.seed_everything(seed)
+
+    start = time.perf_counter()
+    data = recipe.make_data(recipe.n_train_fast if fast else recipe.n_train, seed)
+    if fast:
+        data = {k: v[: recipe.n_train_fast] for k, v in data.items()}
+    data_seconds = time.perf_counter() - start
+    model = recipe.model(**recipe.config).to(device=dev, dtype=torch.float32)
+    data = {k: v.float() if v.is_floating_point() else v for k, v in data.items()}
+    steps = recipe.steps_fast if fast else recipe.steps
+    history = fit_expert(
+        model, recipe.objective(), data, steps=steps, batch_size=recipe.batch_size,
+        lr=recipe.lr, weight_decay=recipe.weight_decay,
+        warmup=min(recipe.warmup, steps // 10), augment=recipe.augment, seed=seed,
+        progress=progress, desc=f"training {name}",
+    )
+
+    class_spec = f"{recipe.model.__module__}:{recipe.model.__name__}"
+    rel = f"weights/{name}.safetensors"
+    weights = root / rel
+    _save_weights(model, weights, name, class_spec)
+    entries = zoo.registry(root) if (root / zoo.REGISTRY_FILE).exists() else {}
+    command = f"python -m n2nlib.zoo train {name}" + (" --fast" if fast else "")
+    card: dict[str, Any] = {
+        "kind": recipe.kind,
+        "summary": recipe.summary,
+        "architecture": recipe.architecture,
+        "dim": int(model.dim),
+        "parameters": n_parameters(model),
+        "data": recipe.data if not fast else f"(--fast: {len(next(iter(data.values())))} "
+                                             f"examples) {recipe.data}",
+        "held_out": recipe.held_out,
+        "quality": {},
+        "command": command,
+        "train_seconds": round(history.seconds, 1),
+        "train_cpu_seconds": round(history.cpu_seconds, 1),
+        "data_seconds": round(data_seconds, 1),
+        "steps": steps,
+        "batch_size": recipe.batch_size,
+        "machine": machine_description() + f", device {dev.type}",
+        "notes": list(recipe.notes),
+        "seed": seed,
+        "final_loss": round(history.loss[-1], 5),
+        "final_logs": {k: round(v, 5) for k, v in history.logs.items()},
+        "trained": time.strftime("%Y-%m-%d"),
+    }
+    entries[name] = {
+        "class": class_spec,
+        "config": model.config,
+        "file": rel,
+        "sha256": zoo.sha256_file(weights),
+        "bytes": weights.stat().st_size,
+        "storage": "float16",
+        "card": card,
+    }
+    zoo.write_registry(entries, root)
+    # measure the weights as shipped (float16 storage, loaded back to float32)
+    shipped = zoo.load(name, device=dev, root=root)
+    eval_n = recipe.eval_n_fast if fast else recipe.eval_n
+    card["quality"] = evaluate_expert(name, shipped, n=eval_n)
+    card["eval_n"] = eval_n
+    entries[name]["card"] = card
+    zoo.write_registry(entries, root)
+    return TrainResult(name=name, root=root, weights=weights, card=card)
+
+
+def recipe_names() -> list[str]:
+    """The names :func:`train_expert` knows, sorted."""
+    return sorted(RECIPES)
+
+
+def replace(recipe: Recipe, **changes: Any) -> Recipe:
+    """A copy of ``recipe`` with some fields changed (for experiments)."""
+    return dataclasses.replace(recipe, **changes)
