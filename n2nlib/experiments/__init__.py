@@ -1,0 +1,10 @@
+"""The experiments of the notebooks, as library code: data, baselines and measurements.
+
+Each submodule belongs to one notebook and holds what it runs, so that notebooks stay short,
+define no classes, and their numbers can be tested:
+
+- :mod:`n2nlib.experiments.superres`: notebook 03, superresolution between two autoencoders.
+- :mod:`n2nlib.experiments.unpaired`: notebook 04, unpaired translation between domains.
+
+Import the submodule you need (``from n2nlib.experiments import superres``).
+"""

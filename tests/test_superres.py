@@ -1,0 +1,265 @@
+"""Superresolution (notebook 03): the image metrics (SSIM, low-resolution consistency, per-pixel
+diversity and its link to ambiguity, sharpness) and n2nlib.experiments.superres end to end on a
+tiny translator between two linear "autoencoders"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from n2nlib import ConditionalINN, Net2Net, metrics
+from n2nlib.experiments import superres
+from n2nlib.experts import as_expert
+
+
+@pytest.fixture(autouse=True)
+def _float32_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _images(n: int = 4, size: int = 16, seed: int = 0) -> torch.Tensor:
+    """Smooth random images (upsampled noise), like photo crops more than white noise is."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, size // 4, size // 4, generator=g)
+    return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# -- SSIM ---------------------------------------------------------------------------------------
+
+
+def test_ssim_is_one_for_identical_images_and_low_for_noise():
+    x = _images()
+    assert metrics.ssim(x, x) == pytest.approx(1.0, abs=1e-12)
+    noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(1))
+    assert metrics.ssim(x, noise) < 0.2
+    # a slightly noisy copy is between the two
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2)))
+    assert 0.5 < metrics.ssim(x, noisy.clamp(0, 1)) < 1.0
+
+
+def test_ssim_matches_scikit_image():
+    from skimage.metrics import structural_similarity
+
+    x = _images(2, 32, seed=3)
+    y = (x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(4))).clamp(0, 1)
+    ours = metrics.ssim(x, y, window=11, sigma=1.5, per_image=True)
+    for i in range(2):
+        ref = structural_similarity(
+            x[i].permute(1, 2, 0).double().numpy(), y[i].permute(1, 2, 0).double().numpy(),
+            channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False, win_size=11)
+        # skimage filters with an 11-tap Gaussian (sigma 1.5, truncated at 3.5 sigma) and
+        # crops a border of 5 pixels: the positions where our 11-pixel window fits
+        assert float(ours[i]) == pytest.approx(ref, abs=1e-6)
+
+
+def test_ssim_prefers_structure_to_a_brightness_shift_at_equal_psnr():
+    x = _images(4, 32, seed=5) * 0.8 + 0.1
+    shifted = x + 0.05  # same structure, MSE 0.0025
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(6)) * 0.05
+    noisy = x + noise   # same MSE (about), structure damaged
+    assert metrics.psnr(x, shifted) == pytest.approx(metrics.psnr(x, noisy), abs=0.3)
+    assert metrics.ssim(x, shifted) > metrics.ssim(x, noisy) + 0.1
+
+
+def test_ssim_rejects_bad_input():
+    x = _images()
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.ssim(x, x[:, :, :8])
+    with pytest.raises(ValueError, match="odd"):
+        metrics.ssim(x, x, window=4)
+    with pytest.raises(ValueError, match="larger than"):
+        metrics.ssim(x, x, window=17)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        metrics.ssim(x[0], x[0])
+    with pytest.raises(TypeError, match="floating"):
+        metrics.ssim(torch.zeros(1, 1, 8, 8, dtype=torch.long), torch.zeros(1, 1, 8, 8))
+
+
+# -- low-resolution consistency ------------------------------------------------------------------
+
+
+def test_downsample_is_the_filter_of_the_low_resolution_expert():
+    from n2nlib.zoo.training import lowres
+
+    x = _images(3, 32)
+    assert torch.equal(metrics.downsample(x, 8), lowres(x, 8))
+
+
+def test_lr_consistency_of_the_truth_is_the_cap_and_of_bicubic_is_high():
+    hi = _images(4, 32)
+    lo = metrics.downsample(hi, 8)
+    assert metrics.lr_consistency(hi, lo) == pytest.approx(100.0)
+    # bicubic is not the inverse of the (blurring) downsampling filter, but close to it
+    bicubic = metrics.lr_consistency(superres.bicubic(lo, 32), lo)
+    assert bicubic > 22.0
+    # a wrong image is inconsistent
+    assert metrics.lr_consistency(_images(4, 32, seed=9), lo) < bicubic - 8.0
+    per = metrics.lr_consistency(hi, lo, per_image=True)
+    assert per.shape == (4,)
+
+
+def test_lr_consistency_of_a_perfect_superresolution_equals_the_bound():
+    """A translator whose samples are exactly the target autoencoder's reconstruction of the
+    truth reaches the bound (gap 0); detail that changes the low frequencies costs consistency."""
+    hi = _images(6, 16, seed=1)
+    lo = metrics.downsample(hi, 4)
+    target = _blur_autoencoder(16, 8)
+    n2n = _FakeN2N(target)
+    recon = target.decode(target.encode(hi))
+    perfect = superres.evaluate(n2n, lo, hi, n_samples=2, samples=recon.repeat_interleave(2, 0))
+    assert perfect.lr_consistency_db == pytest.approx(perfect.lr_bound_db, abs=1e-9)
+    assert perfect.lr_gap_db == pytest.approx(0.0, abs=1e-9)
+    assert perfect.psnr_db == pytest.approx(perfect.psnr_recon_db, abs=1e-9)
+    assert perfect.diversity == 0.0
+    # samples with wrong low frequencies (a brightness offset) fall below the bound
+    off = (recon + 0.1).clamp(0, 1).repeat_interleave(2, 0)
+    worse = superres.evaluate(n2n, lo, hi, n_samples=2, samples=off)
+    assert worse.lr_gap_db > 3.0
+
+
+def test_lr_consistency_rejects_mismatched_batches():
+    with pytest.raises(ValueError, match="same number"):
+        metrics.lr_consistency(torch.rand(4, 3, 16, 16), torch.rand(2, 3, 4, 4))
+
+
+# -- diversity and ambiguity ----------------------------------------------------------------------
+
+
+def test_pixel_std_follows_the_translate_layout():
+    base = torch.zeros(2, 3, 4, 4)
+    samples = base.repeat_interleave(3, 0)
+    samples[3:, :, 0, 0] = torch.tensor([0.0, 1.0, 2.0])[:, None]  # input 1, pixel (0, 0)
+    std = metrics.pixel_std(samples, n_samples=3)
+    assert std.shape == (2, 4, 4)
+    assert float(std[0].abs().max()) == 0.0
+    assert float(std[1, 0, 0]) == pytest.approx(1.0)
+    assert float(std[1].sum()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="n_samples"):
+        metrics.pixel_std(samples, n_samples=1)
+    with pytest.raises(ValueError, match="B \\* n_samples"):
+        metrics.pixel_std(samples, n_samples=4)
+
+
+def test_diversity_vs_ambiguity_sees_where_samples_spread():
+    g = torch.Generator().manual_seed(0)
+    amb = torch.rand(8, 16, 16, generator=g)
+    related = amb + 0.1 * torch.rand(8, 16, 16, generator=g)
+    out = metrics.diversity_vs_ambiguity(related, amb)
+    assert out["correlation"] > 0.9 and out["ratio"] > 3
+    unrelated = metrics.diversity_vs_ambiguity(torch.rand(8, 16, 16, generator=g), amb)
+    assert abs(unrelated["correlation"]) < 0.1 and unrelated["ratio"] == pytest.approx(1, abs=0.1)
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.diversity_vs_ambiguity(amb, amb[:4])
+
+
+def test_sharpness_orders_blur_truth_and_noise():
+    x = _images(4, 32, seed=2)
+    blurred = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    noisy = (x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
+    assert metrics.sharpness(blurred) < metrics.sharpness(x) < metrics.sharpness(noisy)
+
+
+# -- the experiment module, end to end on a tiny translator ---------------------------------------
+
+
+class _FakeN2N:
+    """Just what superres.evaluate reads when samples are given: the target expert."""
+
+    def __init__(self, target):
+        self.target = target
+        self.device = torch.device("cpu")
+
+
+def _blur_autoencoder(size: int, code: int):
+    """A linear 'autoencoder': encode = downsample to code×code (flattened), decode = upsample."""
+    def encode(y):
+        return F.avg_pool2d(y, size // code).flatten(1)
+
+    def decode(z):
+        return F.interpolate(z.view(-1, 3, code, code), size=(size, size), mode="nearest")
+
+    return as_expert(encode, dim=3 * code * code, decode=decode)
+
+
+def test_make_pairs_uses_held_out_photos_and_the_expert_filter():
+    lo, hi = superres.make_pairs(3, split="test", seed=0, size=16, low=4)
+    assert lo.shape == (3, 3, 4, 4) and hi.shape == (3, 3, 16, 16)
+    assert torch.equal(lo, metrics.downsample(hi, 4))
+    lo2, hi2 = superres.make_pairs(3, split="test", seed=0, size=16, low=4)
+    assert torch.equal(hi, hi2)
+    assert not torch.equal(hi, superres.make_pairs(3, split="train", seed=0, size=16, low=4)[1])
+    with pytest.raises(ValueError, match="low"):
+        superres.make_pairs(2, size=16, low=32)
+
+
+def test_translator_samples_beat_bicubic_and_spread_with_temperature():
+    """Grey 2×2 inputs (4 numbers) → codes of 8×8 images at 4×4 (16 numbers). After a short
+    fit the samples are more LR-consistent and closer to the truth than bicubic upsampling,
+    the mean of the samples is closer than a single sample, and at temperature 0 all samples
+    agree. (Codes are scaled to unit size: the cINN's MLP embedder learns slowly from
+    conditions with a tiny spread.)"""
+    torch.manual_seed(0)
+    size, code, low = 8, 4, 2
+
+    def encode(y):
+        return (F.avg_pool2d(y, size // code).flatten(1) - 0.5) * 8
+
+    def decode(z):
+        return F.interpolate(z.view(-1, 1, code, code) / 8 + 0.5, size=(size, size),
+                             mode="nearest")
+
+    target = as_expert(encode, dim=code * code, decode=decode)
+    source = as_expert(lambda x: (x.flatten(1) - 0.5) * 8, dim=low * low)
+    cinn = ConditionalINN(code * code, low * low, n_blocks=4, hidden_dim=64)
+    n2n = Net2Net(source, target, cinn, device="cpu")
+    g = torch.Generator().manual_seed(0)
+
+    def images(n):  # a 2×2 layout plus fine detail of random strength
+        base = F.interpolate(0.2 + 0.6 * torch.rand(n, 1, 2, 2, generator=g),
+                             size=(size, size), mode="nearest")
+        detail = 0.05 + 0.3 * torch.rand(n, 1, 1, 1, generator=g)
+        return (base + detail * (torch.rand(n, 1, size, size, generator=g) - 0.5)).clamp(0, 1)
+
+    hi = images(2000)
+    n2n.fit((metrics.downsample(hi, low), hi), steps=200, batch_size=128, lr=2e-3,
+            progress=False)
+    hi_t = images(64)
+    lo_t = metrics.downsample(hi_t, low)
+    scores = superres.evaluate(n2n, lo_t, hi_t, n_samples=8, temperature=1.0)
+    assert scores.n_images == 64 and scores.n_samples == 8
+    assert scores.lr_consistency_db > scores.lr_bicubic_db + 3, scores
+    assert scores.lr_gap_db == pytest.approx(scores.lr_bound_db - scores.lr_consistency_db)
+    assert scores.psnr_db > scores.psnr_bicubic_db, scores
+    assert scores.diversity > 0.01
+    assert scores.psnr_mean_db > scores.psnr_db  # averaging samples is the MSE-optimal guess
+    cold = superres.evaluate(n2n, lo_t, hi_t, n_samples=2, temperature=0.0)
+    assert cold.diversity == 0.0
+    assert cold.psnr_db > scores.psnr_db
+    assert cold.lr_consistency_db > scores.lr_consistency_db
+    sweep = superres.temperature_sweep(n2n, lo_t, hi_t, (0.0, 1.0), n_samples=2, progress=False)
+    assert [s.temperature for s in sweep] == [0.0, 1.0]
+    assert sweep[0].diversity < sweep[1].diversity
+    assert set(scores.as_dict()) >= {"lr_gap_db", "ssim", "diversity_ratio"}
+    out = superres.sample(n2n, lo_t[:3], n_samples=5, seed=1)
+    assert out.shape == (15, 1, size, size)
+    assert torch.equal(out, superres.sample(n2n, lo_t[:3], n_samples=5, seed=1))
+
+
+def test_evaluate_needs_two_samples():
+    hi = _images(2, 16)
+    with pytest.raises(ValueError, match="n_samples"):
+        superres.evaluate(_FakeN2N(_blur_autoencoder(16, 8)), metrics.downsample(hi, 4), hi,
+                          n_samples=1)
+
+
+def test_bicubic_and_nearest_keep_a_constant_image():
+    x = torch.full((1, 3, 4, 4), 0.25)
+    assert np.allclose(superres.bicubic(x, 16).numpy(), 0.25, atol=1e-6)
+    assert torch.equal(superres.nearest(x, 16), torch.full((1, 3, 16, 16), 0.25))
