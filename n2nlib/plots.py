@@ -277,3 +277,55 @@ def training_curve(history, *, ax=None, reference: float | None = None,
     if title:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
+                  fontsize: int = 8, dpi: int = DPI):
+    """Images side by side in titled columns: row ``i`` of every column shows example ``i``
+    (e.g. low-res input | bicubic | samples | truth, as in the paper's Fig. 4).
+
+    Arguments:
+        columns: ``{title: images (N, C, H, W)}`` in [0, 1]; every column has the same ``N``
+            (sizes may differ: each image fills its cell).
+        size: inches per image.
+        fontsize: of the column titles.
+        dpi: resolution.
+
+    Returns:
+        The figure.
+
+    >>> import torch
+    >>> fig = image_columns({"input": torch.rand(3, 3, 8, 8), "output": torch.rand(3, 3, 16, 16)})
+    >>> [ax.get_title() for ax in fig.axes[:2]], len(fig.axes)
+    (['input', 'output'], 6)
+    >>> close(fig)
+    """
+    if not columns:
+        raise ValueError("columns must hold at least one column of images")
+    arrays = {title: _numpy(images) for title, images in columns.items()}
+    counts = {title: a.shape[0] for title, a in arrays.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"every column needs the same number of images, got {counts}")
+    n = next(iter(counts.values()))
+    fig, axes = new_figure(len(arrays), n, size=size, dpi=dpi)
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.0, hspace=0.0)
+    for j, (title, images) in enumerate(arrays.items()):
+        if images.ndim == 3:
+            images = images[:, None]
+        if images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"column {title!r} must be (N, C, H, W) with C in (1, 3), got "
+                             f"{images.shape}")
+        for i in range(n):
+            ax = axes[i * len(arrays) + j]
+            img = np.clip(images[i].transpose(1, 2, 0), 0, 1)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                      cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=fontsize)
+    return fig
+
+
+__all__ += ["image_columns"]

@@ -263,3 +263,18 @@ def test_bicubic_and_nearest_keep_a_constant_image():
     x = torch.full((1, 3, 4, 4), 0.25)
     assert np.allclose(superres.bicubic(x, 16).numpy(), 0.25, atol=1e-6)
     assert torch.equal(superres.nearest(x, 16), torch.full((1, 3, 16, 16), 0.25))
+
+
+def test_image_columns_lays_out_titled_columns():
+    from n2nlib import plots
+
+    fig = plots.image_columns({"low": torch.rand(2, 3, 4, 4), "grey": torch.rand(2, 1, 8, 8),
+                               "maps": torch.rand(2, 8, 8)})
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["low", "grey", "maps"]
+    assert fig.axes[3].get_title() == ""
+    plots.close(fig)
+    with pytest.raises(ValueError, match="same number"):
+        plots.image_columns({"a": torch.rand(2, 3, 4, 4), "b": torch.rand(3, 3, 4, 4)})
+    with pytest.raises(ValueError, match="at least one"):
+        plots.image_columns({})
