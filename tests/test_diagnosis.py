@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from n2nlib import metrics
+from n2nlib.experts.classifiers import DigitsClassifier, Segmenter
+from n2nlib.experts.taps import LayerExpert
 
 
 def _random_cov(d: int, gen: torch.Generator) -> torch.Tensor:
@@ -94,3 +96,72 @@ def test_rms_distance_with_several_samples_per_row():
     assert metrics.rms_distance(a, torch.zeros(1, 2)) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="trailing shape"):
         metrics.rms_distance(a, torch.zeros(1, 3))
+
+
+# -- LayerExpert: expert f at depth k ----------------------------------------------------------
+
+@pytest.fixture
+def segmenter() -> Segmenter:
+    torch.manual_seed(0)
+    return Segmenter(width=4).float()
+
+
+def test_layer_expert_shapes_follow_the_taps(segmenter):
+    images = torch.rand(3, 3, 32, 32)
+    for layer in LayerExpert.layers(segmenter):
+        expert = LayerExpert(segmenter, layer)
+        codes = expert.encode(images)
+        tap = "logits" if layer == "argmax" else layer
+        assert tuple(codes.shape[1:]) == segmenter.tap_shape(tap)
+        assert expert.latent_shape == segmenter.tap_shape(tap)
+        assert expert.dim == codes[0].numel()
+    flat = LayerExpert(segmenter, "enc2", spatial=False)
+    assert flat.latent_shape is None and flat.encode(images).shape == (3, 8 * 16 * 16)
+    pooled = LayerExpert(segmenter, "enc1", pool=8)
+    assert pooled.latent_shape == (4, 8, 8)
+
+
+def test_layer_expert_matches_the_model_and_is_frozen(segmenter):
+    images = torch.rand(2, 3, 32, 32)
+    expert = LayerExpert(segmenter, "enc3")
+    segmenter.eval()
+    torch.testing.assert_close(expert.encode(images),
+                               segmenter.features(images, "enc3", flatten=False))
+    expert.train()
+    assert not segmenter.training and not any(p.requires_grad for p in segmenter.parameters())
+    assert expert.encode(images).grad_fn is None
+
+
+def test_argmax_is_the_one_hot_prediction(segmenter):
+    images = torch.rand(2, 3, 32, 32)
+    onehot = LayerExpert(segmenter, "argmax").encode(images)
+    assert set(onehot.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(onehot.argmax(1), segmenter.predict_masks(images))
+    assert torch.equal(onehot.sum(1), torch.ones(2, 32, 32))
+    fractions = LayerExpert(segmenter, "argmax", pool=8).encode(images)
+    torch.testing.assert_close(fractions.sum(1), torch.ones(2, 8, 8, dtype=fractions.dtype))
+    clf = DigitsClassifier(width=4, hidden=8).float()
+    digits = torch.rand(5, 1, 8, 8)
+    labels = LayerExpert(clf, "argmax").encode(digits)
+    assert labels.shape == (5, 10) and torch.equal(labels.argmax(1), clf.predict(digits))
+    assert torch.equal(labels.sum(1), torch.ones(5))
+
+
+def test_layer_expert_rejects_bad_layers(segmenter):
+    with pytest.raises(ValueError, match="layer must be one of"):
+        LayerExpert(segmenter, "fc")
+    with pytest.raises(ValueError, match="pool"):
+        LayerExpert(segmenter, "enc1", pool=0)
+    with pytest.raises(TypeError, match="layer taps"):
+        LayerExpert(torch.nn.Linear(2, 2), "enc1")
+
+
+def test_layer_expert_is_a_source_for_net2net(segmenter):
+    from n2nlib import ConditionalINN, Net2Net
+    from n2nlib.experts import as_expert
+
+    source = LayerExpert(segmenter, "logits", pool=8)
+    target = as_expert(lambda y: y.mean((2, 3)), dim=3, decode=lambda z: z)
+    n2n = Net2Net(source, target, ConditionalINN(3, source.latent_shape, n_blocks=2,
+                                                 hidden_dim=8), device="cpu")
+    assert n2n.translate(torch.rand(2, 3, 32, 32), n_samples=2).shape == (4, 3)
