@@ -1,0 +1,262 @@
+r"""Unsupervised disentangling of shape and appearance (supplement C, Fig. 7b / S1).
+
+No shape expert is needed: the source and the target expert are the *same* encoder Θ of one
+autoencoder, but the source sees a randomly deformed copy of the image,
+:math:`z_\Phi = \Theta(d(y))`, with :math:`d` = crop-and-resize, horizontal flip and a
+thin-plate-spline warp (:class:`~n2nlib.deform.RandomDeformation`). The cINN learns
+:math:`p(\Theta(y) \mid \Theta(d(y)))`. What d destroys — *where* the shape is, how large, its
+outline — is not in the condition, so Eq. (4) puts it into the residual :math:`v`; what d keeps —
+the colours and the texture of the background — comes from the condition. After training,
+with the *undeformed* images,
+
+.. math:: v = \tau^{-1}(\Theta(y) \mid \Theta(y)), \qquad y^* = \Lambda(\tau(v \mid \Theta(x)))
+
+takes the shape (geometry) of ``y`` and the appearance of ``x``: ``Net2Net.transfer(y, x)``.
+
+On the shapes data both halves can be *measured*: the zoo's attribute classifier reads the
+factors of :math:`y^*` (:func:`evaluate`). The held-out pairs (:func:`held_out_pairs`) differ in
+every factor, so "y*'s size is y's" and "y*'s size is x's" are exclusive events.
+
+>>> pairs = held_out_pairs(4, seed=0)
+>>> pairs.ys.shape, bool((pairs.y_factors != pairs.x_factors).all())
+(torch.Size([4, 3, 32, 32]), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from n2nlib import metrics
+from n2nlib.deform import RandomDeformation
+
+__all__ = [
+    "TARGET",
+    "CLASSIFIER",
+    "SHAPE_FACTORS",
+    "APPEARANCE_FACTORS",
+    "default_deformation",
+    "make_training_pairs",
+    "HeldOutPairs",
+    "held_out_pairs",
+    "transfer",
+    "transfer_grid",
+    "DisentangleScores",
+    "evaluate",
+]
+
+TARGET = "shapes-ae-32"
+"""The zoo's autoencoder: Θ (also used as Φ, on deformed inputs) and Λ."""
+CLASSIFIER = "shapes-attributes"
+"""The zoo's attribute classifier, which measures the transfers."""
+SHAPE_FACTORS: tuple[str, ...] = ("shape", "size", "position")
+"""Factors of the *shape* (geometry, pose): y* should take them from y."""
+APPEARANCE_FACTORS: tuple[str, ...] = ("color", "background")
+"""Factors of the *appearance*: y* should take them from x."""
+
+
+def default_deformation() -> RandomDeformation:
+    """The deformation d of notebook 05: strong enough to hide geometry, colours untouched.
+
+    A flip with probability 0.5; a crop window of 0.6–1.0 of the side (so sizes change by up to
+    ×1.7, enough to turn a small shape into a large one, and positions move by up to a grid
+    cell); a 4×4-point thin-plate spline whose points move by up to 0.25 of the half-side
+    (outlines bend, corners move).
+
+    >>> default_deformation().crop_scale
+    (0.6, 1.0)
+    """
+    return RandomDeformation(flip_p=0.5, tps_points=4, tps_strength=0.25, crop_scale=(0.6, 1.0),
+                             padding_mode="border")
+
+
+def make_training_pairs(
+    images: Tensor, deformation: RandomDeformation | None = None, seed: int = 0, copies: int = 1,
+) -> tuple[Tensor, Tensor]:
+    """The training pairs ``(d(y), y)``: each image with ``copies`` random deformations of it.
+
+    Arguments:
+        images: ``(N, 3, S, S)`` in [0, 1].
+        deformation: d (default :func:`default_deformation`).
+        seed: seed of the deformations.
+        copies: deformations per image (the pairs are ``copies · N``).
+
+    Returns:
+        ``(deformed, originals)``, each ``(copies · N, 3, S, S)``; row ``i`` of ``deformed`` is a
+        deformation of row ``i`` of ``originals``.
+
+    >>> x, y = make_training_pairs(torch.rand(3, 3, 16, 16), copies=2)
+    >>> x.shape, bool(torch.equal(y[:3], y[3:]))
+    (torch.Size([6, 3, 16, 16]), True)
+    """
+    if not isinstance(copies, int) or copies < 1:
+        raise ValueError(f"copies must be a positive int, got {copies!r}")
+    d = deformation or default_deformation()
+    originals = images.repeat(copies, 1, 1, 1)
+    return d(originals, seed=seed).clamp_(0.0, 1.0), originals
+
+
+@dataclass
+class HeldOutPairs:
+    """Held-out shape sources ``ys`` and appearance sources ``xs`` that differ in every factor.
+
+    Attributes:
+        ys, xs: ``(N, 3, S, S)`` test-split images (held-out photographs).
+        y_factors, x_factors: their factor labels ``(N, 5)``; ``y_factors != x_factors``
+            everywhere.
+    """
+
+    ys: Tensor
+    xs: Tensor
+    y_factors: Tensor
+    x_factors: Tensor
+
+    def __len__(self) -> int:
+        return int(self.ys.shape[0])
+
+
+def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
+    """Draw ``n`` held-out pairs ``(y, x)`` of test-split images that differ in every factor.
+
+    ``y``'s factors are uniform; each factor of ``x`` is drawn uniformly among the values that
+    differ from ``y``'s, so that for every factor, matching ``y`` and matching ``x`` exclude
+    each other.
+
+    Arguments:
+        n: number of pairs.
+        seed: the same seed gives the same pairs.
+        size: image side.
+
+    Returns:
+        A :class:`HeldOutPairs`.
+    """
+    from n2nlib.data import FACTORS, render_shapes, sample_factors
+
+    fy = sample_factors(n, seed, split="test", background="mixed")
+    gen = torch.Generator().manual_seed(seed + 7919)
+    sizes = torch.tensor([len(v) for v in FACTORS.values()])
+    offsets = 1 + (torch.rand(n, len(sizes), generator=gen) * (sizes - 1)).long()
+    fx = (fy + offsets) % sizes
+    ys, _ = render_shapes(fy, size, seed, "test")
+    xs, _ = render_shapes(fx, size, seed + 1, "test")
+    return HeldOutPairs(ys, xs, fy, fx)
+
+
+@torch.no_grad()
+def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256) -> Tensor:
+    r""":math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Theta(y)) \mid \Theta(x)))` per pair.
+
+    Arguments:
+        n2n: the trained :class:`~n2nlib.Net2Net` (source = target = the autoencoder).
+        ys: shape sources ``(N, 3, S, S)``.
+        xs: appearance sources ``(N, 3, S, S)`` (or one, for every ``y``).
+        batch_size: pairs per call.
+
+    Returns:
+        ``(N, 3, S, S)`` on the CPU.
+    """
+    if xs.shape[0] == 1:
+        xs = xs.expand(ys.shape[0], -1, -1, -1)
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(f"ys and xs must pair up, got {ys.shape[0]} and {xs.shape[0]} images")
+    return torch.cat([n2n.transfer(ys[i : i + batch_size], xs[i : i + batch_size]).cpu()
+                      for i in range(0, ys.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def transfer_grid(n2n: Any, shape_sources: Tensor, appearance_sources: Tensor) -> Tensor:
+    """All combinations: row ``r``, column ``c`` is the shape of ``shape_sources[r]`` with the
+    appearance of ``appearance_sources[c]`` (Fig. S1's layout).
+
+    Returns:
+        ``(R · C, 3, S, S)`` in row-major order (``plots.image_grid(out, nrow=C)``).
+    """
+    r, c = shape_sources.shape[0], appearance_sources.shape[0]
+    ys = shape_sources.repeat_interleave(c, dim=0)
+    xs = appearance_sources.repeat(r, 1, 1, 1)
+    return transfer(n2n, ys, xs)
+
+
+@dataclass
+class DisentangleScores:
+    """What :func:`evaluate` measured on held-out pairs.
+
+    Attributes:
+        n: number of pairs.
+        from_y: per factor, the fraction of ``y*`` whose (classified) value is ``y``'s.
+        from_x: per factor, the fraction whose value is ``x``'s.
+        ceiling: per factor, the classifier's accuracy on the autoencoder's reconstructions
+            of the source that factor should come from (``y`` for shape factors, ``x`` for
+            appearance factors): the best a transfer can score through this autoencoder and
+            this classifier.
+        goal: the issue's bar for ``from_y`` (shape factors) and ``from_x`` (appearance).
+    """
+
+    n: int
+    from_y: dict[str, float]
+    from_x: dict[str, float]
+    ceiling: dict[str, float]
+    goal: float = 0.85
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def wanted(self, factor: str) -> float:
+        """The fraction that came from the right source: ``from_y`` for shape factors,
+        ``from_x`` for appearance factors."""
+        return self.from_y[factor] if factor in SHAPE_FACTORS else self.from_x[factor]
+
+    def met(self) -> dict[str, bool]:
+        """Whether each factor reaches :attr:`goal`."""
+        return {f: self.wanted(f) >= self.goal for f in self.from_y}
+
+    def rows(self) -> list[tuple[str, str, float, float, float, bool]]:
+        """Table rows ``(factor, should come from, from y, from x, ceiling, goal met)``."""
+        return [(f, "y" if f in SHAPE_FACTORS else "x", self.from_y[f], self.from_x[f],
+                 self.ceiling[f], self.wanted(f) >= self.goal) for f in self.from_y]
+
+
+@torch.no_grad()
+def evaluate(
+    n2n: Any, classifier: Any, pairs: HeldOutPairs, *, transfers: Tensor | None = None,
+    goal: float = 0.85, batch_size: int = 256,
+) -> DisentangleScores:
+    """Measure the transfer of shape and appearance on held-out pairs.
+
+    Arguments:
+        n2n: the trained translator.
+        classifier: the attribute classifier (``predict(images) -> {factor: labels}``).
+        pairs: from :func:`held_out_pairs`.
+        transfers: reuse these ``y*`` (from :func:`transfer`) instead of computing them.
+        goal: the bar for the wanted source.
+        batch_size: images per call.
+
+    Returns:
+        A :class:`DisentangleScores`.
+    """
+    from n2nlib.data import FACTOR_NAMES
+
+    if transfers is None:
+        transfers = transfer(n2n, pairs.ys, pairs.xs, batch_size=batch_size)
+    pred = classifier.predict(transfers)
+    names = [n for n in FACTOR_NAMES if n in pred]
+    from_y = metrics.accuracy_per_factor(pred, pairs.y_factors, names=list(FACTOR_NAMES))
+    from_x = metrics.accuracy_per_factor(pred, pairs.x_factors, names=list(FACTOR_NAMES))
+    target = n2n.target
+    recon_y = torch.cat([target.decode(target.encode(pairs.ys[i : i + batch_size])).cpu()
+                         for i in range(0, len(pairs), batch_size)])
+    recon_x = torch.cat([target.decode(target.encode(pairs.xs[i : i + batch_size])).cpu()
+                         for i in range(0, len(pairs), batch_size)])
+    acc_y = metrics.accuracy_per_factor(classifier.predict(recon_y), pairs.y_factors,
+                                        names=list(FACTOR_NAMES))
+    acc_x = metrics.accuracy_per_factor(classifier.predict(recon_x), pairs.x_factors,
+                                        names=list(FACTOR_NAMES))
+    ceiling = {f: acc_y[f] if f in SHAPE_FACTORS else acc_x[f] for f in names}
+    return DisentangleScores(
+        n=len(pairs),
+        from_y={f: from_y[f] for f in names},
+        from_x={f: from_x[f] for f in names},
+        ceiling=ceiling,
+        goal=goal,
+    )

@@ -1,0 +1,353 @@
+r"""Semantic image synthesis, exemplar-guided synthesis, image-to-image and attribute
+modification with one autoencoder (paper Sec. 4.2–4.3, Fig. 3, 5, 6, 7a, 14).
+
+One target expert — the zoo's shapes autoencoder g = Λ∘Θ — and several *source* experts f,
+each solving another task through its own cINN τ:
+
+* **label maps → image** (Fig. 14): Φ = the one-hot argmax of the zoo's segmenter
+  (:class:`~n2nlib.experts.edges.LabelMaps` of ``segmenter.predict_masks``). A label map says
+  where each shape is, nothing about colours or backgrounds: high variability.
+* **segmenter logits → image** (Fig. 5/7 text, "controlling variability"): Φ = the segmenter's
+  logits, which still carry some of the image (contrast, confidence): lower variability.
+* **exemplar-guided** (Fig. 7a): :math:`v = \tau^{-1}(\Theta(y) \mid \Phi(y))` of an exemplar
+  ``y`` is applied with a new label map: the new layout in ``y``'s style.
+* **edge-to-image** and **colorisation** (Fig. 3): Φ = a Sobel edge map or the luminance
+  (:mod:`n2nlib.experts.edges`).
+* **attribute modification** (Fig. 6): Φ = the attribute vector itself
+  (:class:`~n2nlib.experts.edges.AttributeVectors`); one attribute is changed and the residual of
+  the original image keeps the rest.
+
+Everything is measured with the zoo's segmenter (mIoU of generated images against the label
+maps they came from) and attribute classifier (which factors a generated image has).
+The target codes are encoded once (:func:`encode_targets`) and shared by every translator
+(:func:`latent_pairs`).
+
+>>> data = make_data(4, split="test", seed=0)
+>>> data.images.shape, data.masks.shape, data.factors.shape
+(torch.Size([4, 3, 32, 32]), torch.Size([4, 32, 32]), torch.Size([4, 5]))
+>>> new, which = change_one_factor(data.factors, seed=0)
+>>> int(((new != data.factors).sum(1) == 1).sum())
+4
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from n2nlib import metrics
+from n2nlib.cache import LatentPairs, encode_latents
+
+__all__ = [
+    "TARGET",
+    "SEGMENTER",
+    "CLASSIFIER",
+    "N_CLASSES",
+    "SemanticData",
+    "make_data",
+    "encode_targets",
+    "latent_pairs",
+    "translate",
+    "exemplar_transfer",
+    "reconstruct",
+    "segmentation_miou",
+    "factor_agreement",
+    "edge_agreement",
+    "change_one_factor",
+    "ModificationScores",
+    "modification_scores",
+    "distinct_values",
+]
+
+TARGET = "shapes-ae-32"
+"""The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here."""
+SEGMENTER = "shapes-segmenter"
+"""The zoo's segmenter: the source of label maps and logits, and the mIoU measuring stick."""
+CLASSIFIER = "shapes-attributes"
+"""The zoo's attribute classifier, which reads the factors of generated images."""
+N_CLASSES = 6
+"""Segmentation classes: background and the five shapes."""
+
+
+@dataclass
+class SemanticData:
+    """Images with their true masks and factors (and, once computed, the segmenter's maps).
+
+    Attributes:
+        images: ``(N, 3, S, S)`` in [0, 1].
+        masks: ``(N, S, S)`` the renderer's masks (0 background, ``k + 1`` shape ``k``).
+        factors: ``(N, 5)`` factor labels.
+        labels: ``(N, S, S)`` the segmenter's argmax label maps (``None`` until
+            :meth:`segment` is called).
+    """
+
+    images: Tensor
+    masks: Tensor
+    factors: Tensor
+    labels: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def segment(self, segmenter: Any, batch_size: int = 512) -> Tensor:
+        """Compute (once) and return the segmenter's label maps of the images."""
+        if self.labels is None:
+            self.labels = segmenter.predict_masks(self.images, batch_size=batch_size)
+        return self.labels
+
+
+def make_data(n: int, split: str = "train", seed: int = 0, size: int = 32,
+              background: str = "mixed") -> SemanticData:
+    """Shapes images of both backgrounds with masks and factors (test split: held-out photos).
+
+    Arguments:
+        n: number of images.
+        split: ``"train"`` or ``"test"``.
+        seed: the same seed gives the same images.
+        size: image side.
+        background: ``"mixed"``, ``"plain"`` or ``"photo"``.
+
+    Returns:
+        A :class:`SemanticData` (without segmenter label maps yet).
+    """
+    from n2nlib.data import render_shapes, sample_factors
+
+    factors = sample_factors(n, seed, split=split, background=background)
+    images, masks = render_shapes(factors, size, seed, split)
+    return SemanticData(images, masks, factors)
+
+
+def encode_targets(target: Any, images: Tensor, *, batch_size: int = 256,
+                   progress: bool = True) -> tuple[Tensor, Tensor]:
+    """Θ(y) once for all translators: the autoencoder's ``(mean, logvar)``, each ``(N, D)``."""
+    return encode_latents(target, images, batch_size=batch_size, distribution=True,
+                          progress=progress, desc="encoding y with the autoencoder")
+
+
+def latent_pairs(targets: tuple[Tensor, Tensor], condition: Tensor) -> LatentPairs:
+    """Training pairs for ``Net2Net.fit`` from shared target codes and one source's codes.
+
+    Arguments:
+        targets: ``(mean, logvar)`` from :func:`encode_targets` (a fresh code is drawn from
+            them at every step).
+        condition: :math:`z_\\Phi` of the same images, ``(N, *cond_shape)``.
+
+    >>> pairs = latent_pairs((torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3, 2, 5, 5))
+    >>> pairs.cond_shape, pairs.stochastic
+    ((2, 5, 5), True)
+    """
+    mean, logvar = targets
+    return LatentPairs(mean, condition, target_logvar=logvar)
+
+
+@torch.no_grad()
+def translate(n2n: Any, inputs: Any, n_samples: int = 1, temperature: float = 1.0, *,
+              seed: int = 0, batch_size: int = 256) -> Tensor:
+    """Translations :math:`\\Lambda(\\tau(v \\mid \\Phi(x)))`, ``n_samples`` per input, on the CPU.
+
+    Arguments:
+        n2n: a trained :class:`~n2nlib.Net2Net`.
+        inputs: ``B`` source inputs (images, label maps, factor labels: what its source takes).
+        n_samples: samples per input (``repeat_interleave`` order).
+        temperature: the residuals' standard deviation.
+        seed: seed of the residuals.
+        batch_size: inputs per call.
+
+    Returns:
+        ``(B * n_samples, 3, S, S)``.
+    """
+    generator = torch.Generator(device=n2n.device).manual_seed(seed)
+    return torch.cat([
+        n2n.translate(inputs[i : i + batch_size], n_samples=n_samples, temperature=temperature,
+                      generator=generator).cpu()
+        for i in range(0, len(inputs), batch_size)
+    ])
+
+
+@torch.no_grad()
+def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inputs: Any, *,
+                      batch_size: int = 256) -> Tensor:
+    r"""Exemplar-guided synthesis (Fig. 7a): keep the exemplar's residual, change its source.
+
+    :math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Phi(x_y)) \mid \Phi(x_{new})))`.
+
+    Arguments:
+        n2n: a trained translator.
+        exemplars: ``(B, 3, S, S)`` images ``y`` whose style (residual) is kept.
+        exemplar_inputs: the source inputs ``x_y`` that go with them (e.g. their label maps).
+        new_inputs: ``B`` new source inputs (e.g. other label maps).
+        batch_size: items per call.
+
+    Returns:
+        ``(B, 3, S, S)`` on the CPU.
+    """
+    return torch.cat([
+        n2n.transfer(exemplars[i : i + batch_size], new_inputs[i : i + batch_size],
+                     x=exemplar_inputs[i : i + batch_size]).cpu()
+        for i in range(0, len(exemplars), batch_size)
+    ])
+
+
+@torch.no_grad()
+def reconstruct(target: Any, images: Tensor, batch_size: int = 256) -> Tensor:
+    """The autoencoder's reconstructions :math:`\\Lambda(\\Theta(y))` (a measuring ceiling)."""
+    return torch.cat([target.decode(target.encode(images[i : i + batch_size])).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def _repeat(x: Tensor, n_samples: int) -> Tensor:
+    return x.repeat_interleave(n_samples, dim=0) if n_samples > 1 else x
+
+
+@torch.no_grad()
+def segmentation_miou(segmenter: Any, generated: Tensor, label_maps: Tensor,
+                      n_samples: int = 1) -> float:
+    """mIoU of the segmenter's maps of ``generated`` images against the maps they came from.
+
+    Arguments:
+        segmenter: the segmenter (``predict_masks``).
+        generated: ``(B * n_samples, 3, S, S)``.
+        label_maps: ``(B, S, S)`` the label maps the images were generated from.
+        n_samples: generated images per label map (``repeat_interleave`` order).
+
+    Returns:
+        mIoU in [0, 1] (:func:`n2nlib.metrics.miou`, over all pixels of all images).
+    """
+    pred = segmenter.predict_masks(generated)
+    return metrics.miou(pred, _repeat(label_maps.cpu(), n_samples), segmenter.n_classes)
+
+
+@torch.no_grad()
+def factor_agreement(classifier: Any, generated: Tensor, factors: Tensor, n_samples: int = 1,
+                     names: Sequence[str] | None = None) -> dict[str, float]:
+    """Fraction of generated images whose classified factor equals ``factors`` (per factor).
+
+    Arguments:
+        classifier: the attribute classifier.
+        generated: ``(B * n_samples, 3, S, S)``.
+        factors: ``(B, 5)`` the reference labels.
+        n_samples: generated images per reference row.
+        names: report only these factors (default: all).
+    """
+    from n2nlib.data import FACTOR_NAMES
+
+    acc = metrics.accuracy_per_factor(classifier.predict(generated), _repeat(factors, n_samples),
+                                      names=list(FACTOR_NAMES))
+    return {k: v for k, v in acc.items() if names is None or k in names}
+
+
+@torch.no_grad()
+def edge_agreement(generated: Tensor, images: Tensor, n_samples: int = 1) -> float:
+    """Pearson correlation between the Sobel edge maps of generated and reference images.
+
+    1 means the edges are where the reference's are; 0 means unrelated.
+    """
+    from n2nlib.experts.edges import sobel
+
+    a = sobel(generated.double()).flatten()
+    b = sobel(_repeat(images, n_samples).double()).flatten()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+@torch.no_grad()
+def distinct_values(classifier: Any, generated: Tensor, n_samples: int, factor: str) -> float:
+    """Mean number of distinct classified values of ``factor`` among the samples of one input:
+    1 means every sample agrees (no variability in that factor)."""
+    labels = classifier.predict(generated)[factor].view(-1, n_samples)
+    return float(torch.tensor([len(row.unique()) for row in labels], dtype=torch.float64).mean())
+
+
+def change_one_factor(factors: Tensor, seed: int = 0,
+                      which: Sequence[int] | Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Change exactly one factor per row to another value (uniform among the other values).
+
+    Arguments:
+        factors: ``(N, F)`` labels (shapes factors).
+        seed: seed of the choices.
+        which: the factor index to change in each row (default: cycle through the factors,
+            row ``i`` changes factor ``i mod F``).
+
+    Returns:
+        ``(new_factors, which)``: the changed labels and the changed factor of each row.
+
+    >>> new, which = change_one_factor(torch.zeros(5, 5, dtype=torch.long), seed=1)
+    >>> which.tolist(), bool((new.gather(1, which[:, None]) > 0).all())
+    ([0, 1, 2, 3, 4], True)
+    """
+    from n2nlib.data import FACTORS
+
+    factors = torch.as_tensor(factors).long()
+    n, f = factors.shape
+    sizes = torch.tensor([len(v) for v in FACTORS.values()])
+    if f != len(sizes):
+        raise ValueError(f"factors must be (N, {len(sizes)}), got {tuple(factors.shape)}")
+    which = torch.arange(n) % f if which is None else torch.as_tensor(which).long()
+    gen = torch.Generator().manual_seed(seed)
+    size = sizes[which]
+    offset = 1 + (torch.rand(n, generator=gen) * (size - 1)).long()
+    new = factors.clone()
+    rows = torch.arange(n)
+    new[rows, which] = (factors[rows, which] + offset) % size
+    return new, which
+
+
+@dataclass
+class ModificationScores:
+    """Attribute modification, measured (see :func:`modification_scores`).
+
+    Attributes:
+        n: modified images.
+        flipped: fraction whose changed factor was classified as the new value.
+        kept: fraction of the *other* factors (over all images and factors) classified as
+            the original values.
+        flipped_by_factor: ``flipped`` for the images that changed each factor.
+        kept_by_factor: per factor, how often it was kept when another factor changed.
+        all_kept: fraction of images whose other four factors were all kept.
+    """
+
+    n: int
+    flipped: float
+    kept: float
+    flipped_by_factor: dict[str, float]
+    kept_by_factor: dict[str, float]
+    all_kept: float
+
+
+@torch.no_grad()
+def modification_scores(classifier: Any, modified: Tensor, original: Tensor, new: Tensor,
+                        which: Tensor) -> ModificationScores:
+    """Did only the requested attribute change?
+
+    Arguments:
+        classifier: the attribute classifier.
+        modified: ``(N, 3, S, S)`` the modified images.
+        original: ``(N, F)`` the original factors.
+        new: ``(N, F)`` the requested factors (``original`` with one entry changed).
+        which: ``(N,)`` the changed factor of each row.
+
+    Returns:
+        A :class:`ModificationScores`.
+    """
+    from n2nlib.data import FACTOR_NAMES
+
+    pred = classifier.predict(modified)
+    table = torch.stack([pred[name] for name in FACTOR_NAMES], dim=1)
+    rows = torch.arange(len(which))
+    hit = (table[rows, which] == new[rows, which]).double()
+    other = torch.ones_like(table, dtype=torch.bool)
+    other[rows, which] = False
+    same = table == original
+    kept = same[other].double()
+    flipped_by = {name: float(hit[which == j].mean()) for j, name in enumerate(FACTOR_NAMES)
+                  if bool((which == j).any())}
+    kept_by = {name: float(same[:, j][which != j].double().mean())
+               for j, name in enumerate(FACTOR_NAMES) if bool((which != j).any())}
+    all_kept = float((same | ~other).all(dim=1).double().mean())
+    return ModificationScores(n=len(which), flipped=float(hit.mean()), kept=float(kept.mean()),
+                              flipped_by_factor=flipped_by, kept_by_factor=kept_by,
+                              all_kept=all_kept)

@@ -1,0 +1,133 @@
+"""Notebook 05's experiment code (n2nlib.experiments.disentangle): pairs, transfer layout, the
+measurement, and the mechanism itself on vectors (source = target expert, deformed input)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from n2nlib import Net2Net
+from n2nlib.cache import LatentPairs
+from n2nlib.data import FACTOR_NAMES
+from n2nlib.experiments import disentangle
+from n2nlib.experts import IdentityExpert
+
+
+@pytest.fixture(autouse=True)
+def _float32_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_held_out_pairs_differ_in_every_factor_and_are_seeded():
+    pairs = disentangle.held_out_pairs(30, seed=2)
+    assert len(pairs) == 30 and pairs.xs.shape == (30, 3, 32, 32)
+    assert bool((pairs.y_factors != pairs.x_factors).all())
+    sizes = torch.tensor([5, 8, 2, 9, 2])
+    assert bool((pairs.x_factors >= 0).all()) and bool((pairs.x_factors < sizes).all())
+    again = disentangle.held_out_pairs(30, seed=2)
+    assert torch.equal(again.ys, pairs.ys) and torch.equal(again.x_factors, pairs.x_factors)
+
+
+def test_training_pairs_are_deformations_of_their_originals():
+    images = torch.rand(4, 3, 16, 16)
+    deformed, originals = disentangle.make_training_pairs(images, seed=0, copies=3)
+    assert deformed.shape == (12, 3, 16, 16) and torch.equal(originals[4:8], images)
+    assert float(deformed.min()) >= 0 and float(deformed.max()) <= 1
+    assert not torch.allclose(deformed, originals)
+    d = disentangle.default_deformation()
+    assert d.flip_p == 0.5 and d.tps_strength > 0
+    with pytest.raises(ValueError):
+        disentangle.make_training_pairs(images, copies=0)
+
+
+class _SwapN2N:
+    """A stand-in translator whose transfer returns (y's first half, x's second half)."""
+
+    class _Target:
+        @staticmethod
+        def encode(images):
+            return images
+
+        @staticmethod
+        def decode(z):
+            return z
+
+    target = _Target()
+
+    def transfer(self, y, x_new):
+        out = x_new.clone()
+        out[:, :, :, :4] = y[:, :, :, :4]
+        return out
+
+
+def test_transfer_grid_layout():
+    ys = torch.arange(2.0).view(2, 1, 1, 1).expand(2, 1, 1, 8).clone()
+    xs = 10 + torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 1, 8).clone()
+    grid = disentangle.transfer_grid(_SwapN2N(), ys, xs)
+    assert grid.shape == (6, 1, 1, 8)
+    # row r, column c: y_r on the left half, x_c on the right half
+    assert grid[:, 0, 0, 0].tolist() == [0, 0, 0, 1, 1, 1]
+    assert grid[:, 0, 0, 7].tolist() == [10, 11, 12, 10, 11, 12]
+    with pytest.raises(ValueError, match="pair up"):
+        disentangle.transfer(_SwapN2N(), ys, xs)
+
+
+class _FactorClassifier:
+    """Reads the factor labels written in pixel row 0 (first five columns are y's, last x's)."""
+
+    def predict(self, images):
+        codes = images[:, 0, 0, :].round().long()
+        shape_part = codes[:, :5]
+        appearance_part = codes[:, -5:]
+        table = torch.cat([shape_part[:, [0]], appearance_part[:, [1]], shape_part[:, [2, 3]],
+                           appearance_part[:, [4]]], dim=1)
+        return {name: table[:, j] for j, name in enumerate(FACTOR_NAMES)}
+
+
+def test_evaluate_scores_each_factor_from_the_right_source():
+    fy = torch.tensor([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1]])
+    fx = torch.tensor([[1, 1, 1, 1, 1], [2, 2, 0, 2, 0]])
+    ys = torch.zeros(2, 1, 1, 10)
+    ys[:, 0, 0, :5] = fy.float()
+    xs = torch.zeros(2, 1, 1, 10)
+    xs[:, 0, 0, 5:] = fx.float()
+    # the stand-in translator takes y's left half and x's right half, and the stand-in
+    # classifier reads shape/size/position from the left and colour/background from the right
+    pairs = disentangle.HeldOutPairs(ys, xs, fy, fx)
+    scores = disentangle.evaluate(_SwapN2N(), _FactorClassifier(), pairs)
+    assert scores.from_y == {"shape": 1.0, "color": 0.0, "size": 1.0, "position": 1.0,
+                             "background": 0.0}
+    assert scores.from_x["color"] == 1.0 and scores.from_x["background"] == 1.0
+    assert all(scores.met().values())
+    rows = {r[0]: r for r in scores.rows()}
+    assert rows["shape"][1] == "y" and rows["color"][1] == "x"
+    # a translator that ignores x gets the appearance wrong
+    ignore_x = disentangle.evaluate(_SwapN2N(), _FactorClassifier(), pairs, transfers=ys)
+    assert ignore_x.from_x["color"] == 0.0 and not ignore_x.met()["color"]
+
+
+def test_same_expert_with_deformed_source_puts_what_d_destroys_into_v():
+    """Vectors y = (appearance a, shape s). The "deformation" keeps a and replaces s by noise, so
+    the cINN can only read a from Θ(d(y)); s must go into v. Transfer then combines y's shape
+    with x's appearance. (The target codes carry a little noise, as an autoencoder's posterior
+    does, so that p(a | condition) is not a delta.)"""
+    gen = torch.Generator().manual_seed(0)
+    n = 3000
+    y = torch.randn(n, 4, generator=gen)
+    deformed = torch.cat([y[:, :2], torch.randn(n, 2, generator=gen)], dim=1)
+    expert = IdentityExpert(4)
+    n2n = Net2Net(expert, expert, device="cpu", n_blocks=3, hidden_dim=32, embedder="identity")
+    pairs = LatentPairs(y, deformed, target_logvar=torch.full_like(y, 2 * math.log(0.1)))
+    n2n.fit(pairs, steps=300, batch_size=128, lr=3e-3, progress=False)
+    ys, xs = torch.randn(300, 4, generator=gen), torch.randn(300, 4, generator=gen)
+    out = n2n.transfer(ys, xs)
+    err_appearance = (out[:, :2] - xs[:, :2]).abs().mean()
+    corr_shape = [float(torch.corrcoef(torch.stack([out[:, k], ys[:, k]]))[0, 1]) for k in (2, 3)]
+    assert float(err_appearance) < 0.15  # x's appearance (unrelated pairs: about 1.1)
+    assert min(corr_shape) > 0.9  # y's shape

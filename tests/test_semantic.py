@@ -1,0 +1,169 @@
+"""Notebook 08's experiment code (n2nlib.experiments.semantic): data, shared target codes,
+measurements of segmentation, factors, edges and attribute modification; a tiny end-to-end run
+with a label-map source."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from n2nlib import ConditionalINN, Net2Net
+from n2nlib.data import FACTOR_NAMES
+from n2nlib.experiments import semantic
+from n2nlib.experts import IdentityExpert
+from n2nlib.experts.edges import AttributeVectors, LabelMaps
+
+
+@pytest.fixture(autouse=True)
+def _float32_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_num_threads(threads)
+
+
+class _TableClassifier:
+    """A stand-in attribute classifier: reads factor labels stored in pixel (0, 0) of channel 0."""
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        codes = images[:, 0, 0, :5].round().long()
+        return {name: codes[:, j] for j, name in enumerate(FACTOR_NAMES)}
+
+
+def _images_with_labels(labels: torch.Tensor) -> torch.Tensor:
+    images = torch.zeros(labels.shape[0], 3, 8, 8)
+    images[:, 0, 0, :5] = labels.float()
+    return images
+
+
+class _ArgmaxSegmenter:
+    """A stand-in segmenter: the label is the channel-0 value rounded (0..5)."""
+
+    n_classes = 6
+
+    def predict_masks(self, images: torch.Tensor) -> torch.Tensor:
+        return images[:, 0].round().long().clamp(0, 5)
+
+
+def test_make_data_and_segment_once():
+    data = semantic.make_data(6, split="test", seed=0)
+    assert len(data) == 6 and data.labels is None
+    calls = []
+
+    class Seg:
+        def predict_masks(self, images, batch_size=512):
+            calls.append(1)
+            return torch.zeros(images.shape[0], 32, 32, dtype=torch.long)
+
+    data.segment(Seg())
+    data.segment(Seg())
+    assert len(calls) == 1 and data.labels.shape == (6, 32, 32)
+    assert set(data.factors[:, 4].tolist()) <= {0, 1}
+
+
+def test_change_one_factor_changes_exactly_one_to_a_valid_other_value():
+    factors = semantic.make_data(40, split="test", seed=1).factors
+    new, which = semantic.change_one_factor(factors, seed=3)
+    diff = new != factors
+    assert bool((diff.sum(1) == 1).all())
+    assert torch.equal(diff.float().argmax(1), which)
+    sizes = torch.tensor([5, 8, 2, 9, 2])
+    assert bool((new >= 0).all()) and bool((new < sizes).all())
+    assert torch.equal(which, torch.arange(40) % 5)
+    only_color, w = semantic.change_one_factor(factors, seed=0, which=torch.full((40,), 1))
+    assert bool((w == 1).all()) and bool((only_color[:, 1] != factors[:, 1]).all())
+
+
+def test_modification_scores_count_flips_and_keeps():
+    original = torch.tensor([[0, 0, 0, 0, 0]] * 4)
+    new, which = semantic.change_one_factor(original, seed=0, which=[1, 1, 3, 3])
+    # image 0: perfect; 1: colour not flipped; 2: perfect; 3: flipped, but size changed too
+    produced = new.clone()
+    produced[1, 1] = 0
+    produced[3, 2] = 1
+    scores = semantic.modification_scores(_TableClassifier(), _images_with_labels(produced),
+                                          original, new, which)
+    assert scores.flipped == pytest.approx(0.75)
+    assert scores.flipped_by_factor == {"color": 0.5, "position": 1.0}
+    assert scores.kept == pytest.approx(15 / 16)
+    assert scores.all_kept == pytest.approx(0.75)
+    assert scores.kept_by_factor["size"] == pytest.approx(0.75)
+    assert scores.kept_by_factor["shape"] == 1.0
+
+
+def test_factor_agreement_and_distinct_values():
+    labels = torch.tensor([[1, 2, 0, 3, 1], [4, 7, 1, 8, 0]])
+    images = _images_with_labels(labels).repeat_interleave(2, dim=0)
+    images[1, 0, 0, 1] = 5.0  # the second sample of input 0 has another colour
+    agree = semantic.factor_agreement(_TableClassifier(), images, labels, n_samples=2)
+    assert agree["color"] == pytest.approx(0.75) and agree["shape"] == 1.0
+    only = semantic.factor_agreement(_TableClassifier(), images, labels, 2, names=["shape"])
+    assert list(only) == ["shape"]
+    assert semantic.distinct_values(_TableClassifier(), images, 2, "color") == pytest.approx(1.5)
+
+
+def test_segmentation_miou_against_the_source_maps():
+    maps = torch.randint(0, 6, (3, 8, 8))
+    perfect = maps[:, None].float().expand(-1, 3, -1, -1).repeat_interleave(2, dim=0)
+    assert semantic.segmentation_miou(_ArgmaxSegmenter(), perfect, maps, n_samples=2) == 1.0
+    wrong = perfect.clone()
+    wrong[:, 0] = (wrong[:, 0] + 1) % 6
+    assert semantic.segmentation_miou(_ArgmaxSegmenter(), wrong, maps, n_samples=2) < 0.1
+
+
+def test_edge_agreement():
+    img = torch.zeros(2, 3, 16, 16)
+    img[:, :, 4:10, 4:10] = 1.0
+    assert semantic.edge_agreement(img, img) == pytest.approx(1.0)
+    moved = torch.zeros_like(img)
+    moved[:, :, 9:15, 1:7] = 1.0
+    assert semantic.edge_agreement(moved, img) < 0.3
+
+
+def test_label_maps_to_codes_end_to_end():
+    """A tiny Net2Net from one-hot label maps to a code that the map determines (class areas)
+    plus noise: translations must recover the areas, and exemplar transfer must keep the
+    exemplar's residual (the noise coordinate)."""
+    gen = torch.Generator().manual_seed(0)
+    n, size = 1500, 8
+    maps = torch.zeros(n, size, size, dtype=torch.long)
+    side = torch.randint(2, 7, (n,), generator=gen)
+    for i in range(n):
+        maps[i, : side[i], : side[i]] = 1
+    area = (maps == 1).float().mean(dim=(1, 2))
+    style = torch.randn(n, generator=gen)
+    codes = torch.stack([4 * area - 1, style], dim=1)  # z_Θ = (area, free residual)
+    source = LabelMaps(2, size=size, pool=4)
+    cond = source.encode(maps)
+    pairs = semantic.latent_pairs((codes, torch.full_like(codes, -12.0)), cond)
+    cinn = ConditionalINN(2, (2, 4, 4), n_blocks=3, hidden_dim=32, embedder="conv")
+    n2n = Net2Net(source, IdentityExpert(2), cinn, device="cpu")
+    n2n.fit(pairs, steps=300, batch_size=128, lr=3e-3, progress=False)
+    out = semantic.translate(n2n, maps[:200], n_samples=2, temperature=0.0, seed=0)
+    assert out.shape == (400, 2)
+    err = (out[:, 0] - codes[:200, 0].repeat_interleave(2)).abs().mean()
+    assert float(err) < 0.15
+    # exemplar-guided: residual of exemplar i (its style) with the map of exemplar i + 1
+    moved = semantic.exemplar_transfer(n2n, codes[:200], maps[:200], maps[1:201])
+    assert float((moved[:, 0] - codes[1:201, 0]).abs().mean()) < 0.15
+    corr = torch.corrcoef(torch.stack([moved[:, 1], codes[:200, 1]]))[0, 1]
+    assert float(corr) > 0.9
+
+
+def test_attribute_vectors_as_source_end_to_end():
+    """Attribute modification on codes: z_Θ = (colour as a number, free style); changing the
+    colour attribute must move the first coordinate and keep the second."""
+    gen = torch.Generator().manual_seed(1)
+    n = 1500
+    factors = torch.stack([torch.randint(0, k, (n,), generator=gen) for k in (5, 8, 2, 9, 2)], 1)
+    style = torch.randn(n, generator=gen)
+    codes = torch.stack([factors[:, 1].float() / 4 - 1, style], dim=1)
+    source = AttributeVectors()
+    pairs = semantic.latent_pairs((codes, torch.full_like(codes, -12.0)), source.encode(factors))
+    n2n = Net2Net(source, IdentityExpert(2), device="cpu", n_blocks=3, hidden_dim=32)
+    n2n.fit(pairs, steps=300, batch_size=128, lr=3e-3, progress=False)
+    new, _ = semantic.change_one_factor(factors[:200], seed=0, which=torch.ones(200))
+    out = semantic.exemplar_transfer(n2n, codes[:200], factors[:200], new)
+    assert float((out[:, 0] - (new[:, 1].float() / 4 - 1)).abs().mean()) < 0.1
+    assert float(torch.corrcoef(torch.stack([out[:, 1], style[:200]]))[0, 1]) > 0.9
