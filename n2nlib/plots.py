@@ -271,6 +271,13 @@ def training_curve(history, *, ax=None, reference: float | None = None,
         ax.plot(history.eval_step, history.eval_nll, "o-", ms=3, lw=1, label="held-out NLL")
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    if loss.size >= 20:  # leave out the first steps' large losses, which squash the rest
+        settled = running[running.size // 10 :]
+        late = [e for s, e in zip(history.eval_step, history.eval_nll) if s >= loss.size // 10]
+        values = [settled.min(), settled.max(), *late, *([] if reference is None else [reference])]
+        lo, hi = min(values), max(values)
+        pad = 0.1 * (hi - lo) + 1e-3
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("step")
     ax.set_ylabel("nats")
     ax.legend(fontsize=7)
@@ -329,3 +336,51 @@ def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
 
 
 __all__ += ["image_columns"]
+
+
+def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None,
+               cell: float = 0.32, dpi: int = DPI, pad: int = 1):
+    """Labelled rows of images, one strip per row (e.g. one row per depth of an expert, as
+    in the paper's Fig. 5 / Fig. S4).
+
+    Arguments:
+        rows: ``{label: images (N, C, H, W)}`` in [0, 1]; every row has the same ``N`` and
+            image size.
+        title: the figure title.
+        cell: inches per image.
+        dpi: resolution.
+        pad: pixels between images.
+
+    Returns:
+        The figure.
+
+    >>> import torch
+    >>> fig = image_rows({"input": torch.rand(4, 1, 8, 8), "samples": torch.rand(4, 1, 8, 8)})
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['input', 'samples']
+    >>> close(fig)
+    """
+    if not rows:
+        raise ValueError("rows must hold at least one row of images")
+    counts = {label: len(images) for label, images in rows.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"every row needs the same number of images, got {counts}")
+    n = next(iter(counts.values()))
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.8 + cell * n, 0.1 + cell * len(rows)
+                                                    + (0.25 if title else 0.0)),
+                             dpi=dpi, squeeze=False, layout="constrained")
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        image_grid(images, nrow=n, ax=ax, pad=pad)
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+__all__ += ["image_rows"]

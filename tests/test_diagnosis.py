@@ -165,3 +165,14 @@ def test_layer_expert_is_a_source_for_net2net(segmenter):
     n2n = Net2Net(source, target, ConditionalINN(3, source.latent_shape, n_blocks=2,
                                                  hidden_dim=8), device="cpu")
     assert n2n.translate(torch.rand(2, 3, 32, 32), n_samples=2).shape == (4, 3)
+
+
+def test_image_rows_labels_each_row_and_checks_sizes():
+    from n2nlib import plots
+
+    fig = plots.image_rows({"x": torch.rand(3, 3, 8, 8), "conv1": torch.rand(3, 3, 8, 8)},
+                           title="t")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x", "conv1"]
+    plots.close(fig)
+    with pytest.raises(ValueError, match="same number"):
+        plots.image_rows({"a": torch.rand(3, 1, 8, 8), "b": torch.rand(2, 1, 8, 8)})
