@@ -176,3 +176,65 @@ def test_image_rows_labels_each_row_and_checks_sizes():
     plots.close(fig)
     with pytest.raises(ValueError, match="same number"):
         plots.image_rows({"a": torch.rand(3, 1, 8, 8), "b": torch.rand(2, 1, 8, 8)})
+
+
+# -- the experiment of notebook 07, end to end on tiny untrained experts -------------------------
+
+
+@pytest.fixture
+def tiny_digits():
+    from n2nlib.experts import as_expert
+    from n2nlib.experts.autoencoder import Autoencoder
+
+    torch.manual_seed(0)
+    f = as_expert(DigitsClassifier(width=4, hidden=8).float())
+    g = as_expert(Autoencoder(size=8, channels=1, dim=4, width=8, max_width=8,
+                              n_pseudo_classes=4, embed_dim=4, attention=False).float())
+    images = torch.rand(96, 1, 8, 8, dtype=torch.float32)
+    return f, g, images[:64], images[64:]
+
+
+def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
+    from n2nlib.experiments import diagnosis as dg
+
+    f, g, train, test = tiny_digits
+    features = dg.feature_extractor(f, "fc")
+    real = features(test)
+    targets = dg.encode_targets(g, train, progress=False)
+    assert targets[1] is not None  # the VAE's log-variance: stochastic targets
+    run = dg.diagnose_layer(f, "conv2", g, train, targets, test, features=features,
+                            real_features=real, steps=3, batch_size=16,
+                            cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
+                            mlp_kwargs={"hidden": 8, "n_layers": 2}, n_samples=3,
+                            n_diversity=5, n_show=2, device="cpu", progress=False)
+    assert run.cond_shape == (8, 4, 4)
+    assert len(run.cinn.history.loss) == 3 and len(run.mlp.history.loss) == 3
+    assert set(run.seconds) == set(run.nll) == set(run.scores) == {"cinn", "mlp"}
+    cinn, mlp = run.scores["cinn"], run.scores["mlp"]
+    assert mlp.diversity == 0.0 < cinn.diversity  # the MLP is deterministic, the cINN samples
+    for s in (cinn, mlp):
+        assert s.fd >= 0 and 0 <= s.to_input <= 1 and s.f_error >= 0 and s.n_images == 32
+    assert run.samples["cinn"].shape == run.samples["mlp"].shape == (6, 1, 8, 8)
+    rows = dg.sample_sheet(test, [run], n_samples=3)
+    assert list(rows) == ["input x", "conv2"] and rows["conv2"].shape == (8, 1, 8, 8)
+    assert torch.equal(rows["input x"][4], test[1])  # input 1 starts the second block
+    md = dg.table([run], measure="f fc", reference={"fd_reconstruction": 0.1,
+                                                     "fd_mean_image": 1.0},
+                  expert_seconds=10.0)
+    assert md.count("| conv2 |") == 2 and "0.100" in md
+    ref = dg.reference_scores(g, test, features=features, real_features=real)
+    assert set(ref) == {"fd_reconstruction", "fd_mean_image"}
+
+
+def test_trend_reads_the_gap_per_depth():
+    from types import SimpleNamespace as NS
+
+    from n2nlib.experiments.diagnosis import trend
+
+    def run(layer, cinn, mlp):
+        return NS(layer=layer, scores={"cinn": NS(fd=cinn), "mlp": NS(fd=mlp)})
+
+    shrinking = trend([run("early", 1.0, 3.0), run("mid", 1.0, 2.0), run("last", 2.0, 1.5)])
+    assert shrinking["gaps"] == {"early": 2.0, "mid": 1.0, "last": -0.5}
+    assert not shrinking["grows"] and not shrinking["cinn_wins_last"]
+    assert shrinking["rank_correlation"] == pytest.approx(-1.0)
