@@ -1,0 +1,391 @@
+r"""A small class-conditional generator with BigGAN's interface, trained here on the shapes data.
+
+The paper's BERT-to-BigGAN experiment (Sec. 4.1) translates into the latent space of BigGAN,
+:math:`z_\Theta' = [\tilde z, Wc]` (supplement Eq. 23): a noise vector :math:`\tilde z` and the
+class embedding :math:`h = Wc` of a one-hot class :math:`c`. BigGAN's weights come from the
+internet; :class:`ShapesGenerator` is an offline stand-in of the same family, trained by this
+project on :mod:`n2nlib.data.shapes`:
+
+* **classes** are the 40 pairs ``shape × color`` (``"red star"``, ...), class index
+  ``shape * 8 + color`` (:func:`class_index`);
+* **W** is a bias-free linear map from one-hot classes to ``h`` (``embeddings``, BigGAN's
+  ``embeddings`` layer); :attr:`ShapesGenerator.class_embedding_matrix` is W itself;
+* **decoder** (BigGAN's generator, scaled to 32×32): ``[z̃, h]`` → FC → 4×4 map → residual
+  up-blocks with class-conditional batch norm (gain and bias linear in ``[z̃, h]``), a non-local
+  block at 16×16, BN, ReLU, conv, tanh;
+* **noise** :math:`\tilde z` controls everything the class does not fix: size, position,
+  background (plain or photo) and the small jitter of colour and placement.
+
+How it is trained (``python -m n2nlib.text2image train shapes-generator``): as a *conditional
+VAE*, which is reliable on a CPU where a GAN is not — an encoder (a small ResNet, used only for
+training and for :meth:`~ShapesGenerator.infer_noise`) infers :math:`q(\tilde z \mid y)` from an
+image, the decoder reconstructs the image from :math:`[\tilde z, Wc]` with the true class, and
+the KL term to :math:`\mathcal N(0, I)` makes prior samples :math:`\tilde z \sim \mathcal N(0, I)`
+decode to valid images (:class:`GeneratorObjective`). At sampling time, exactly as with BigGAN,
+:math:`\tilde z` is drawn from a (truncated) normal and the class is chosen.
+
+>>> g = ShapesGenerator(z_dim=4, embed_dim=6, width=4, max_width=8, encoder_width=4)
+>>> z = g.sample_noise(3, truncation=0.5, generator=torch.Generator().manual_seed(0))
+>>> images = g.generate(z, torch.tensor([0, 5, 39]))
+>>> images.shape, g.dim, tuple(g.class_embedding_matrix.shape)
+(torch.Size([3, 3, 32, 32]), 10, (6, 40))
+>>> class_names()[class_index("star", "red")]
+'red star'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from n2nlib.experts._nets import check_images, model_device_dtype
+from n2nlib.experts.autoencoder import (
+    Encoder,
+    SelfAttention,
+    UpBlock,
+    vae_loss,
+)
+from n2nlib.experts.base import check_latent
+
+__all__ = [
+    "ShapesGenerator",
+    "GeneratorObjective",
+    "class_names",
+    "class_index",
+    "class_factors",
+    "truncated_noise",
+    "N_CLASSES",
+]
+
+
+def _shape_color_values() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from n2nlib.data.shapes import FACTORS
+
+    return FACTORS["shape"], FACTORS["color"]
+
+
+def class_names() -> list[str]:
+    """The 40 class names ``"<color> <shape>"`` in class-index order (shape-major).
+
+    >>> class_names()[:3]
+    ['red circle', 'green circle', 'blue circle']
+    """
+    shapes, colors = _shape_color_values()
+    return [f"{c} {s}" for s in shapes for c in colors]
+
+
+N_CLASSES = 40
+"""Number of generator classes: 5 shapes × 8 colours."""
+
+
+def class_index(shape: Any, color: Any) -> Any:
+    """The class index ``shape * 8 + color`` of shape and colour labels (names or indices).
+
+    Arguments:
+        shape: a shape name or index, or a tensor of indices.
+        color: a colour name or index, or a tensor of indices (broadcast with ``shape``).
+
+    Returns:
+        An int for scalar inputs, else a LongTensor.
+
+    >>> class_index("heart", "cyan"), class_index(torch.tensor([0, 1]), torch.tensor([2, 2]))
+    (39, tensor([ 2, 10]))
+    """
+    shapes, colors = _shape_color_values()
+    if isinstance(shape, str):
+        if shape not in shapes:
+            raise ValueError(f"shape must be one of {list(shapes)}, got {shape!r}")
+        shape = shapes.index(shape)
+    if isinstance(color, str):
+        if color not in colors:
+            raise ValueError(f"color must be one of {list(colors)}, got {color!r}")
+        color = colors.index(color)
+    if isinstance(shape, Tensor) or isinstance(color, Tensor):
+        return torch.as_tensor(shape).long() * len(colors) + torch.as_tensor(color).long()
+    return int(shape) * len(colors) + int(color)
+
+
+def class_factors(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``(shape, color)`` label tensors of class indices (the inverse of :func:`class_index`).
+
+    >>> class_factors(torch.tensor([39, 2]))
+    (tensor([4, 0]), tensor([7, 2]))
+    """
+    _, colors = _shape_color_values()
+    labels = torch.as_tensor(labels).long()
+    return labels // len(colors), labels % len(colors)
+
+
+def truncated_noise(
+    n: int, dim: int, truncation: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """BigGAN's noise: a standard normal truncated to [-2, 2], times ``truncation``.
+
+    Arguments:
+        n: number of rows.
+        dim: noise size.
+        truncation: the truncation trick's scale in (0, 1] (lower: more typical, less diverse).
+        generator: for reproducible draws.
+
+    Returns:
+        ``(n, dim)`` float32 on the CPU.
+
+    >>> z = truncated_noise(1000, 4, 0.5, torch.Generator().manual_seed(0))
+    >>> bool(z.abs().max() <= 1.0)
+    True
+    """
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if not (isinstance(truncation, int | float) and 0 < truncation <= 1):
+        raise ValueError(f"truncation must be in (0, 1], got {truncation!r}")
+    z = torch.empty(n, dim)
+    if n:
+        torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
+    return z * truncation
+
+
+class ShapesGenerator(nn.Module):
+    r"""A BigGAN-style class-conditional generator of 32×32 shapes images (see the module doc).
+
+    As a target :class:`~n2nlib.experts.Expert` its representation is BigGAN's
+    :math:`z_\Theta' = [\tilde z, Wc]` (Eq. 23), ``dim = z_dim + embed_dim``:
+
+    * ``encode(y)`` takes the generator's *inputs* ``y = [z̃, c]``, ``(B, z_dim + n_classes)``
+      (``c`` one-hot, or any weights over classes), or a pair ``(z̃, labels)``, and returns
+      ``[z̃, Wc]``;
+    * ``decode(z)`` maps ``[z̃, h]`` to images in [0, 1] — any ``h``, not only columns of W,
+      which is what the dequantised :math:`\hat h` of Eq. 24 needs.
+
+    Arguments:
+        size: image side (32; a power of two ≥ 8).
+        z_dim: size of the noise :math:`\tilde z`.
+        embed_dim: size of the class embedding :math:`h`.
+        width: decoder channels at full resolution (doubled per halving up to ``max_width``).
+        max_width: channel cap (the 4×4 map has this many channels).
+        encoder_width: stem channels of the training encoder.
+        attention: a non-local block after the up-block that reaches 16×16.
+        composite: end with a layered output head — a mask α (sigmoid), a background (tanh) and
+            one foreground colour (a linear map of ``[z̃, h]``), composited as
+            ``α·fg + (1 − α)·bg``, the image model of the shapes renderer — instead of BigGAN's
+            plain ``conv → tanh``.
+        classes: class names (default :func:`class_names`, the 40 shape × colour pairs).
+    """
+
+    def __init__(
+        self,
+        size: int = 32,
+        z_dim: int = 16,
+        embed_dim: int = 32,
+        width: int = 32,
+        max_width: int = 128,
+        encoder_width: int = 16,
+        attention: bool = True,
+        composite: bool = True,
+        classes: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(size, int) or size < 8 or size & (size - 1):
+            raise ValueError(f"size must be a power of two >= 8, got {size!r}")
+        levels = int(math.log2(size // 4))
+        for name, value in (("z_dim", z_dim), ("embed_dim", embed_dim), ("width", width),
+                            ("max_width", max_width), ("encoder_width", encoder_width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.classes = list(class_names() if classes is None else classes)
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be at least two distinct names")
+        self.size, self.channels = size, 3
+        self.z_dim, self.embed_dim, self.num_classes = z_dim, embed_dim, len(self.classes)
+        self.dim = z_dim + embed_dim
+        self.config: dict[str, Any] = {
+            "size": size, "z_dim": z_dim, "embed_dim": embed_dim, "width": width,
+            "max_width": max_width, "encoder_width": encoder_width,
+            "attention": bool(attention), "composite": bool(composite),
+            "classes": self.classes,
+        }
+        widths = [min(width * 2**i, max_width) for i in range(levels + 1)][::-1]  # 4×4 first
+        cond_dim = z_dim + embed_dim
+        self.embeddings = nn.Linear(self.num_classes, embed_dim, bias=False)  # W
+        nn.init.normal_(self.embeddings.weight, std=1.0)
+        self.gen_z = nn.Linear(cond_dim, widths[0] * 16)
+        self.blocks = nn.ModuleList(
+            UpBlock(widths[i], widths[i + 1], cond_dim) for i in range(levels)
+        )
+        self.attention_after = -1
+        if attention and size >= 16:
+            self.attention_after = levels - 1 - int(math.log2(size // 16))
+            self.attention = SelfAttention(widths[self.attention_after + 1])
+        self.out_bn = nn.BatchNorm2d(widths[-1])
+        self.composite = bool(composite)
+        self.out_conv = nn.Conv2d(widths[-1], 4 if composite else 3, 3, padding=1)
+        if composite:
+            self.foreground = nn.Linear(cond_dim, 3)
+        self.c0 = widths[0]
+        self.encoder = Encoder(size, 3, z_dim, encoder_width, max_width)
+        self.log_gamma = nn.Parameter(torch.zeros(()))
+
+    # -- BigGAN's interface --------------------------------------------------------------------
+
+    @property
+    def class_embedding_matrix(self) -> Tensor:
+        """W, ``(embed_dim, num_classes)``: column ``k`` is the embedding of class ``k``."""
+        return self.embeddings.weight
+
+    def one_hot(self, labels: Any) -> Tensor:
+        """One-hot class vectors ``(B, num_classes)`` from indices or class names."""
+        device, dtype = model_device_dtype(self)
+        if isinstance(labels, list | tuple) and labels and all(isinstance(x, str) for x in labels):
+            unknown = [x for x in labels if x not in self.classes]
+            if unknown:
+                raise ValueError(f"unknown class names {unknown}; classes are {self.classes}")
+            labels = [self.classes.index(x) for x in labels]
+        labels = torch.as_tensor(labels)
+        if labels.is_floating_point() or labels.ndim != 1:
+            raise TypeError(f"class labels must be integer indices (B,), got {labels.dtype} "
+                            f"{tuple(labels.shape)}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(f"class labels must be in [0, {self.num_classes - 1}], got "
+                             f"[{int(labels.min())}, {int(labels.max())}]")
+        return torch.nn.functional.one_hot(labels.long(), self.num_classes).to(device, dtype)
+
+    def embed(self, labels: Any) -> Tensor:
+        """``h = W c`` for class indices (or names) ``(B,)``: ``(B, embed_dim)``."""
+        return self.embeddings(self.one_hot(labels))
+
+    def sample_noise(
+        self, n: int, truncation: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``n`` noise vectors :math:`\\tilde z` (see :func:`truncated_noise`), on the model's
+        device."""
+        device, dtype = model_device_dtype(self)
+        return truncated_noise(n, self.z_dim, truncation, generator).to(device, dtype)
+
+    def latent(self, noise: Tensor, labels: Any) -> Tensor:
+        """Eq. (23): ``[z̃, W c]``, ``(B, dim)``."""
+        device, dtype = model_device_dtype(self)
+        noise = check_latent(torch.as_tensor(noise), self.z_dim, "the noise z̃")
+        h = self.embed(labels)
+        if h.shape[0] != noise.shape[0]:
+            raise ValueError(f"noise and labels must have one batch size, got {noise.shape[0]} "
+                             f"and {h.shape[0]}")
+        return torch.cat([noise.to(device, dtype), h], dim=1)
+
+    def encode(self, inputs: Any) -> Tensor:
+        """``[z̃, W c]`` from the generator's inputs: ``(B, z_dim + num_classes)`` rows
+        ``[z̃, c]``, or a pair ``(z̃, labels)``."""
+        if isinstance(inputs, tuple | list) and len(inputs) == 2:
+            return self.latent(*inputs)
+        device, dtype = model_device_dtype(self)
+        y = check_latent(torch.as_tensor(inputs), self.z_dim + self.num_classes,
+                         "the generator inputs [z̃, c]").to(device, dtype)
+        return torch.cat([y[:, : self.z_dim], self.embeddings(y[:, self.z_dim :])], dim=1)
+
+    def layers(self, z: Tensor) -> dict[str, Tensor]:
+        """The decoder's output before compositing: ``{"image"}``, and for ``composite=True``
+        also ``"alpha_logits"`` ``(B, 1, S, S)``, ``"foreground"`` ``(B, 3)`` and
+        ``"background"`` ``(B, 3, S, S)``."""
+        check_latent(z, self.dim, "the latent [z̃, h] given to decode")
+        device, dtype = model_device_dtype(self)
+        cond = z.to(device, dtype)
+        x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cond)
+            if i == self.attention_after:
+                x = self.attention(x)
+        x = self.out_conv(torch.relu(self.out_bn(x)))
+        if not self.composite:
+            return {"image": (torch.tanh(x) + 1.0) / 2.0}
+        alpha = torch.sigmoid(x[:, :1])
+        background = (torch.tanh(x[:, 1:]) + 1.0) / 2.0
+        foreground = torch.sigmoid(self.foreground(cond))
+        image = alpha * foreground[:, :, None, None] + (1.0 - alpha) * background
+        return {"image": image, "alpha_logits": x[:, :1], "foreground": foreground,
+                "background": background}
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Images ``(B, 3, size, size)`` in [0, 1] from ``[z̃, h]`` ``(B, dim)``."""
+        return self.layers(z)["image"]
+
+    def generate(self, noise: Tensor, labels: Any) -> Tensor:
+        """Images of classes ``labels`` from noise ``noise``: ``decode([z̃, W c])``."""
+        return self.decode(self.latent(noise, labels))
+
+    # -- the training encoder (conditional VAE) ------------------------------------------------
+
+    def _images(self, images: object) -> Tensor:
+        device, dtype = model_device_dtype(self)
+        return check_images(images, 3, self.size, device=device, dtype=dtype)
+
+    def noise_distribution(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`q(\tilde z \mid y)`: ``(mean, logvar)`` of the noise that made ``images``."""
+        return self.encoder(self._images(images))
+
+    def infer_noise(self, images: Tensor) -> Tensor:
+        r"""The posterior mean of :math:`\tilde z` for ``images`` (what the class leaves open)."""
+        return self.noise_distribution(images)[0]
+
+    def forward(
+        self, images: Tensor, labels: Any, sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """Encode the noise, sample it (or take the mean), decode with the true class.
+
+        Returns:
+            ``(reconstruction, mean, logvar, layers)`` (``layers`` as :meth:`layers`).
+        """
+        mean, logvar = self.noise_distribution(images)
+        noise = mean
+        if sample:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device,
+                              dtype=mean.dtype)
+            noise = mean + torch.exp(0.5 * logvar) * eps
+        out = self.layers(torch.cat([noise, self.embed(labels)], dim=1))
+        return out["image"], mean, logvar, out
+
+    def extra_repr(self) -> str:
+        return (f"z_dim={self.z_dim}, embed_dim={self.embed_dim}, classes={self.num_classes}, "
+                f"size={self.size}")
+
+
+@dataclass
+class GeneratorObjective:
+    """The conditional-VAE loss of :class:`ShapesGenerator`, for the zoo's expert loop.
+
+    ``[Σ_pixels |y − ŷ|/γ + log γ + kl_weight · KL(q(z̃|y) ‖ N(0, I))] / n_pixels`` (Eq. 14 of
+    the autoencoder, with the true class given to the decoder). ``kl_weight = 1`` is the ELBO:
+    the weight that makes prior samples look like the data. Batches hold ``"image"`` and
+    ``"factors"`` (the class is read from the shape and colour columns), and ``"mask"`` for
+    the mask term.
+
+    Arguments:
+        kl_weight: weight of the KL term.
+        pixel: ``"l1"`` or ``"l2"``.
+        mask_weight: weight of a binary cross-entropy between the composite head's α and the
+            renderer's shape mask (0: off) — the shapes data knows where the shape is.
+    """
+
+    kl_weight: float = 1.0
+    pixel: str = "l1"
+    mask_weight: float = 0.0
+
+    def __call__(self, model: nn.Module, batch: dict[str, Tensor], step: int
+                 ) -> tuple[Tensor, dict[str, float]]:
+        images = batch["image"]
+        labels = class_index(batch["factors"][:, 0], batch["factors"][:, 1])
+        recon, mean, logvar, layers = model(images, labels)
+        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
+                         self.pixel)
+        logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
+                "gamma": float(model.log_gamma.detach().exp())}
+        loss = parts["loss"] / images[0].numel()
+        if self.mask_weight > 0 and "alpha_logits" in layers and "mask" in batch:
+            target = (batch["mask"] > 0).to(recon.dtype)[:, None]
+            bce = F.binary_cross_entropy_with_logits(layers["alpha_logits"], target)
+            loss = loss + self.mask_weight * bce
+            logs["mask"] = float(bce.detach())
+        return loss, logs

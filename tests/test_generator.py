@@ -1,0 +1,174 @@
+"""The offline BigGAN stand-in (ShapesGenerator) and the dequantisation VAE of Eq. (24)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from n2nlib import zoo
+from n2nlib.experts import as_expert, is_frozen, is_target_expert
+from n2nlib.experts.dequant import (
+    DequantizationObjective,
+    DequantizationVAE,
+    DequantizedGenerator,
+)
+from n2nlib.experts.generator import (
+    N_CLASSES,
+    GeneratorObjective,
+    ShapesGenerator,
+    class_factors,
+    class_index,
+    class_names,
+    truncated_noise,
+)
+
+
+@pytest.fixture(autouse=True)
+def _float32():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def tiny_generator() -> ShapesGenerator:
+    torch.manual_seed(0)
+    return ShapesGenerator(z_dim=4, embed_dim=6, width=4, max_width=8, encoder_width=4)
+
+
+def test_classes_are_shape_times_color():
+    names = class_names()
+    assert len(names) == N_CLASSES == 40 and len(set(names)) == 40
+    labels = torch.arange(40)
+    shape, color = class_factors(labels)
+    assert torch.equal(class_index(shape, color), labels)
+    assert names[class_index("star", "red")] == "red star"
+    with pytest.raises(ValueError, match="shape must be one of"):
+        class_index("hexagon", "red")
+
+
+def test_truncated_noise_is_bounded_and_seeded():
+    a = truncated_noise(500, 3, 0.7, torch.Generator().manual_seed(1))
+    b = truncated_noise(500, 3, 0.7, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and float(a.abs().max()) <= 1.4 and a.shape == (500, 3)
+    with pytest.raises(ValueError, match="truncation"):
+        truncated_noise(2, 3, 0.0)
+
+
+def test_biggan_interface():
+    g = tiny_generator().eval()
+    w = g.class_embedding_matrix
+    assert w.shape == (6, 40) and g.dim == 10
+    noise = g.sample_noise(3)
+    labels = torch.tensor([0, 17, 39])
+    z = g.latent(noise, labels)
+    assert torch.allclose(z[:, 4:], w[:, labels].T)                       # Eq. 23: h = W c
+    inputs = torch.cat([noise, g.one_hot(labels)], dim=1)
+    assert torch.allclose(g.encode(inputs), z) and torch.allclose(g.encode((noise, labels)), z)
+    assert torch.allclose(g.embed(["red circle"]), w[:, 0][None])
+    images = g.decode(z)
+    assert images.shape == (3, 3, 32, 32) and 0 <= float(images.min()) <= float(images.max()) <= 1
+    assert torch.allclose(g.generate(noise, labels), images)
+    assert g.infer_noise(images).shape == (3, 4)
+
+
+def test_generator_checks_inputs():
+    g = tiny_generator()
+    with pytest.raises(ValueError, match=r"\[0, 39\]"):
+        g.embed(torch.tensor([40]))
+    with pytest.raises(ValueError, match="unknown class names"):
+        g.embed(["pink circle"])
+    with pytest.raises(ValueError, match=r"\(B, 10\)"):
+        g.decode(torch.zeros(2, 9))
+    with pytest.raises(ValueError, match="power of two"):
+        ShapesGenerator(size=24)
+
+
+def test_as_expert_freezes_it():
+    g = as_expert(tiny_generator())
+    assert is_target_expert(g) and is_frozen(g) and not g.train().training
+
+
+def test_objective_trains_the_conditional_vae():
+    from n2nlib.data import render_shapes, sample_factors
+    from n2nlib.zoo.training import fit_expert
+
+    torch.set_num_threads(1)
+    factors = sample_factors(64, 0, background="mixed")
+    images, _ = render_shapes(factors)
+    g = tiny_generator()
+    history = fit_expert(g, GeneratorObjective(), {"image": images, "factors": factors},
+                         steps=12, batch_size=32, lr=3e-3, warmup=1, progress=False)
+    assert all(torch.isfinite(torch.tensor(history.loss)))
+    assert history.loss[-1] < history.loss[0]
+    assert {"rec", "kl", "gamma"} <= set(history.logs)
+
+
+def test_dequantization_vae_separates_a_few_classes():
+    from n2nlib.zoo.training import fit_expert
+
+    torch.manual_seed(0)
+    w = torch.randn(5, 6) * 3.0
+    vae = DequantizationVAE(6, hidden=32, n_layers=1, min_std=0.05)
+    fit_expert(vae, DequantizationObjective(embeddings=w, kl_warmup=30), {"h": w.repeat(40, 1)},
+               steps=300, batch_size=50, lr=1e-2, warmup=10, progress=False)
+    assert torch.allclose(vae.shift, w.mean(0)) and torch.allclose(vae.scale, w.std(0))
+    vae.eval()
+    labels = torch.arange(200) % 5
+    h_hat = vae.dequantize(w[labels], generator=torch.Generator().manual_seed(0))
+    assert (torch.cdist(h_hat, w).argmin(1) == labels).float().mean() > 0.95
+    assert not torch.equal(h_hat[0], h_hat[5])             # stochastic: a spread, not a point
+    assert vae.output_std >= 0.05 and vae.encode(w).shape == (5, 6)
+    assert vae.decode(vae.encode(w)).shape == (5, 6)
+
+
+def test_dequantized_generator_is_eq24():
+    g = tiny_generator().eval()
+    vae = DequantizationVAE(6, hidden=8, n_layers=1)
+    vae.set_normalization(g.class_embedding_matrix.detach().T)
+    target = DequantizedGenerator(g, vae)
+    noise, labels = g.sample_noise(4), torch.tensor([1, 2, 3, 4])
+    z1 = target.encode((noise, labels))
+    z2 = target.encode(torch.cat([noise, g.one_hot(labels)], 1))
+    assert z1.shape == (4, 10) and torch.equal(z1[:, :4], noise) and torch.equal(z2[:, :4], noise)
+    assert not torch.equal(z1[:, 4:], z2[:, 4:])          # a fresh ĥ each time
+    assert target.decode(z1).shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="class embedding"):
+        DequantizedGenerator(g, DequantizationVAE(5, hidden=8, n_layers=1))
+
+
+# -- the shipped weights ----------------------------------------------------------------------
+
+
+def _shipped(name: str) -> bool:
+    return name in zoo.available()
+
+
+@pytest.mark.skipif(not _shipped("shapes-generator"), reason="shapes-generator not trained yet")
+def test_shipped_generator_meets_its_card():
+    card = zoo.card("shapes-generator")
+    assert card.quality["class_agreement"] >= 0.95
+    for factor in ("size", "position", "background"):
+        assert card.quality[f"entropy/{factor}"] >= 0.7
+        assert card.quality[f"noise_controls/{factor}"] >= 0.7
+    g = zoo.load("shapes-generator", device="cpu")
+    images = g.generate(g.sample_noise(8), torch.arange(8))
+    assert images.shape == (8, 3, 32, 32)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (_shipped("shapes-generator") and _shipped("shapes-attributes")),
+                    reason="shapes-generator or shapes-attributes not trained yet")
+def test_shipped_generator_reduced_measurement():
+    from n2nlib.text2image import evaluate_generator
+
+    torch.set_num_threads(2)
+    quality = evaluate_generator(zoo.load("shapes-generator", device="cpu"), n=320)
+    card = zoo.card("shapes-generator").quality
+    assert quality["class_agreement"] >= card["class_agreement"] - 0.05
+
+
+@pytest.mark.skipif(not _shipped("shapes-generator-dequant"), reason="not trained yet")
+def test_shipped_dequantizer_meets_its_card():
+    quality = zoo.card("shapes-generator-dequant").quality
+    assert quality["nearest_class"] >= 0.95 and quality["class_agreement"] >= 0.9
