@@ -271,6 +271,13 @@ def training_curve(history, *, ax=None, reference: float | None = None,
         ax.plot(history.eval_step, history.eval_nll, "o-", ms=3, lw=1, label="held-out NLL")
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    if loss.size >= 20:  # leave out the first steps' large losses, which squash the rest
+        settled = running[running.size // 10 :]
+        late = [e for s, e in zip(history.eval_step, history.eval_nll) if s >= loss.size // 10]
+        values = [settled.min(), settled.max(), *late, *([] if reference is None else [reference])]
+        lo, hi = min(values), max(values)
+        pad = 0.1 * (hi - lo) + 1e-3
+        ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("step")
     ax.set_ylabel("nats")
     ax.legend(fontsize=7)

@@ -558,7 +558,7 @@ class MLPRegressor(nn.Module):
     :math:`\tfrac12\|x - f(c)\|^2 + \tfrac D2 \log 2\pi`, so training it with
     :func:`n2nlib.train.fit` minimises the mean squared error, whose minimiser is the
     conditional mean :math:`E[x \mid c]`. When :math:`x \mid c` has several modes, that mean
-    lies between them: this is the collapse the paper's Fig. 12 and Fig. S4 show.
+    lies between them: this is the collapse of the paper's MLP ablation (supplement E, Fig. S4).
 
     Arguments:
         dim: size of the output ``x``.
