@@ -30,7 +30,7 @@ False
 >>> try:
 ...     load_biggan("/nonexistent/folder")
 ... except BigGANUnavailable as err:
-...     print(str(err).splitlines()[0][:60])
+...     print(str(err).splitlines()[0][:61])
 BigGAN weights not found: /nonexistent/folder is not a folder
 """
 
