@@ -51,7 +51,7 @@ from n2nlib.experts.base import (
     latent_shape,
 )
 from n2nlib.flows import ConditionalINN
-from n2nlib.train import History, fit
+from n2nlib.train import History, distributed_info, fit
 
 __all__ = ["Net2Net", "unpaired"]
 
@@ -238,12 +238,25 @@ class Net2Net(nn.Module):
     ) -> LatentPairs:
         r"""Encode paired data ``(xs, ys)`` once into a latent cache :math:`(\Theta(y),
         \Phi(x))` (see :func:`n2nlib.cache.encode_pairs`); a :class:`LatentPairs` passes
-        through."""
+        through. Under torchrun with a ``cache_dir``, rank 0 writes the cache and the other
+        processes open it."""
         if isinstance(data, LatentPairs):
             return data
-        return encode_pairs(self.source, self.target, data, batch_size=batch_size,
-                            dtype=self.dtype, stochastic=stochastic, cache_dir=cache_dir,
-                            progress=progress)
+        world, rank = distributed_info()
+
+        def encode() -> LatentPairs:
+            return encode_pairs(self.source, self.target, data, batch_size=batch_size,
+                                dtype=self.dtype, stochastic=stochastic, cache_dir=cache_dir,
+                                progress=progress and rank == 0)
+
+        if world == 1 or cache_dir is None:
+            return encode()
+        # several processes share one disk cache: rank 0 writes it, the others then open it
+        import torch.distributed as dist
+
+        pairs = encode() if rank == 0 else None
+        dist.barrier()
+        return pairs if pairs is not None else LatentPairs.load(cache_dir)
 
     def fit(
         self,

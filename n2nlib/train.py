@@ -369,9 +369,12 @@ def fit(
     checkpoint_every = checkpoint_every or max(1, steps // 10)
 
     # -- distributed set-up
-    use_dist = distributed if distributed is not None else init_distributed()
-    if use_dist:
-        init_distributed()
+    use_dist = init_distributed() if distributed is None else bool(distributed)
+    if use_dist and not init_distributed():
+        raise ValueError(
+            "distributed=True needs several processes: launch with torchrun "
+            "(torchrun --nproc_per_node N script.py) or initialise torch.distributed first"
+        )
     world, rank = distributed_info() if use_dist else (1, 0)
     order = _Order(len(pairs), batch_size, seed)
     if world > 1 and order.batch % world:

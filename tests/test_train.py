@@ -213,5 +213,7 @@ def test_callback_history_round_trip_and_no_distribution_without_torchrun():
     assert seen == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
     assert History.from_dict(history.to_dict()) == history
     assert init_distributed() is False
+    with pytest.raises(ValueError, match="torchrun"):
+        fit(model, (x, c), steps=1, distributed=True, progress=False)
     with pytest.raises(TypeError, match="nll"):
         fit(torch.nn.Linear(2, 2), (x, c), steps=1)
