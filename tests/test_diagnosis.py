@@ -238,3 +238,24 @@ def test_trend_reads_the_gap_per_depth():
     assert shrinking["gaps"] == {"early": 2.0, "mid": 1.0, "last": -0.5}
     assert not shrinking["grows"] and not shrinking["cinn_wins_last"]
     assert shrinking["rank_correlation"] == pytest.approx(-1.0)
+
+
+def test_summary_and_cost_tables():
+    from types import SimpleNamespace as NS
+
+    from n2nlib import zoo
+    from n2nlib.experiments.diagnosis import cost_table, summary_table
+
+    def run(layer, cinn, mlp):
+        scores = {k: NS(fd=v, diversity=0.1, to_input=0.2) for k, v in (("cinn", cinn),
+                                                                        ("mlp", mlp))}
+        return NS(layer=layer, scores=scores, seconds={"cinn": 30.0, "mlp": 5.0})
+
+    runs = [run("early", 1.0, 1.5), run("last", 1.0, 9.0)]
+    md = summary_table({"toy": runs})
+    assert "| toy | last | 1.000 | 9.000 | +8.000 |" in md
+    assert "grows: yes" in md
+    name = zoo.available()[0]
+    costs = cost_table({"toy": runs}, {"toy": [name]})
+    seconds = zoo.card(name).train_seconds
+    assert f"| toy | {name} ({seconds:.0f} s) | {seconds:.0f} | 30 | 5 |" in costs

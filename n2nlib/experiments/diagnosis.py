@@ -60,6 +60,8 @@ __all__ = [
     "gap_by_layer",
     "trend",
     "table",
+    "summary_table",
+    "cost_table",
     "sample_sheet",
 ]
 
@@ -472,6 +474,57 @@ def table(runs: Sequence[LayerRun], *, title: str = "", reference: dict[str, flo
                      f"{expert_seconds:.0f} s (f + g, zoo cards)")
     if notes:
         lines += ["", "; ".join(notes) + "."]
+    return "\n".join(lines)
+
+
+def summary_table(results: dict[str, Sequence[LayerRun]]) -> str:
+    """The final table of notebook 07: per setting and depth, both translators' Fréchet
+    distances, the gap, and the cINN's diversity and distance to the input; then the trend.
+
+    Arguments:
+        results: ``{setting name: runs, input to output}``.
+
+    Returns:
+        Markdown.
+    """
+    lines = ["| setting | depth | FD cINN | FD MLP | gap (MLP − cINN) | diversity cINN | "
+             "to input cINN | to input MLP |", "|" + "---|" * 8]
+    verdicts = []
+    for name, runs in results.items():
+        for r in runs:
+            c, m = r.scores["cinn"], r.scores["mlp"]
+            lines.append(f"| {name} | {r.layer} | {c.fd:.3f} | {m.fd:.3f} | {m.fd - c.fd:+.3f} | "
+                         f"{c.diversity:.4f} | {c.to_input:.4f} | {m.to_input:.4f} |")
+        t = trend(runs)
+        verdicts.append(f"{name}: gap {t['first']:+.3f} at {runs[0].layer} → {t['last']:+.3f} "
+                        f"at {runs[-1].layer} (grows: {'yes' if t['grows'] else 'no'}; rank "
+                        f"correlation with depth {t['rank_correlation']:+.2f})")
+    return "\n".join(lines + ["", "; ".join(verdicts) + "."])
+
+
+def cost_table(results: dict[str, Sequence[LayerRun]], experts: dict[str, Sequence[str]]) -> str:
+    """Training cost of the translators next to that of the experts they reuse.
+
+    Arguments:
+        results: ``{setting name: runs}``.
+        experts: ``{setting name: zoo names of its experts (f, g)}``; their training seconds
+            come from the model cards (:func:`n2nlib.zoo.card`).
+
+    Returns:
+        Markdown: per setting, the experts' seconds and the mean seconds of one cINN and one MLP
+        (per depth), measured here.
+    """
+    from n2nlib import zoo
+
+    lines = ["| setting | experts (zoo cards) | expert training s | cINN s per depth | "
+             "MLP s per depth |", "|" + "---|" * 5]
+    for name, runs in results.items():
+        cards = [zoo.card(e) for e in experts[name]]
+        expert_s = sum(c.train_seconds for c in cards)
+        cinn = sum(r.seconds["cinn"] for r in runs) / len(runs)
+        mlp = sum(r.seconds["mlp"] for r in runs) / len(runs)
+        names = " + ".join(f"{c.name} ({c.train_seconds:.0f} s)" for c in cards)
+        lines.append(f"| {name} | {names} | {expert_s:.0f} | {cinn:.0f} | {mlp:.0f} |")
     return "\n".join(lines)
 
 
