@@ -21,6 +21,8 @@ MODULES = sorted(
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
+    # examples are written for a user's session: float32 by default, not the suite's float64
+    torch.set_default_dtype(torch.float32)
     torch.manual_seed(0)
     result = doctest.testmod(
         module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS, verbose=False
