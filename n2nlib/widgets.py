@@ -82,7 +82,7 @@ def plot_conditional_samples(
         plots.density_heatmap(log_prob, extent, n=100, ax=ax, cmap="Greys", dtype=dtype)
     generator = torch.Generator().manual_seed(seed)
     samples = model.sample(_condition(model, condition, n), temperature, generator=generator)
-    plots.scatter(samples, ax=ax, extent=extent, color="tab:orange", size=4, alpha=0.6,
+    plots.scatter(samples, ax=ax, extent=extent, color="tab:orange", size=3, alpha=0.5,
                   title=title or f"c = {condition:.2f}, T = {temperature:.2f}")
     return fig
 
