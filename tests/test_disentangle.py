@@ -131,3 +131,18 @@ def test_same_expert_with_deformed_source_puts_what_d_destroys_into_v():
     corr_shape = [float(torch.corrcoef(torch.stack([out[:, k], ys[:, k]]))[0, 1]) for k in (2, 3)]
     assert float(err_appearance) < 0.15  # x's appearance (unrelated pairs: about 1.1)
     assert min(corr_shape) > 0.9  # y's shape
+
+
+def test_fit_disentangler_runs_end_to_end_on_a_tiny_autoencoder():
+    from n2nlib.experts import as_expert
+    from n2nlib.experts.autoencoder import Autoencoder
+
+    ae = as_expert(Autoencoder(size=16, dim=6, width=4, max_width=8, n_pseudo_classes=4,
+                               embed_dim=4, attention=False))
+    images = torch.rand(12, 3, 16, 16)
+    trained = disentangle.fit_disentangler(ae, images, steps=3, copies=2, batch_size=8,
+                                           cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
+                                           device="cpu", progress=False)
+    assert len(trained.history.loss) == 3 and trained.seconds > 0
+    out = disentangle.transfer(trained.n2n, images[:3], images[3:6])
+    assert out.shape == (3, 3, 16, 16)

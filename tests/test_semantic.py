@@ -167,3 +167,22 @@ def test_attribute_vectors_as_source_end_to_end():
     out = semantic.exemplar_transfer(n2n, codes[:200], factors[:200], new)
     assert float((out[:, 0] - (new[:, 1].float() / 4 - 1)).abs().mean()) < 0.1
     assert float(torch.corrcoef(torch.stack([out[:, 1], style[:200]]))[0, 1]) > 0.9
+
+
+def test_fit_translator_with_a_spatial_source_and_a_stochastic_target():
+    from n2nlib.experts import as_expert
+    from n2nlib.experts.autoencoder import Autoencoder
+
+    ae = as_expert(Autoencoder(size=16, dim=6, width=4, max_width=8, n_pseudo_classes=4,
+                               embed_dim=4, attention=False))
+    images = torch.rand(10, 3, 16, 16)
+    targets = semantic.encode_targets(ae, images, progress=False)
+    assert targets[0].shape == (10, 6) and targets[1].shape == (10, 6)
+    maps = torch.randint(0, 6, (10, 16, 16))
+    trained = semantic.fit_translator(LabelMaps(6, size=16, pool=8), ae, targets, maps, steps=3,
+                                      batch_size=4, cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
+                                      device="cpu", progress=False)
+    assert tuple(trained.n2n.cinn.cond_shape) == (6, 8, 8)
+    assert len(trained.history.loss) == 3 and trained.seconds >= trained.train_seconds
+    samples = semantic.translate(trained.n2n, maps[:2], n_samples=2)
+    assert samples.shape == (4, 3, 16, 16)

@@ -40,6 +40,7 @@ __all__ = [
     "APPEARANCE_FACTORS",
     "default_deformation",
     "make_training_pairs",
+    "fit_disentangler",
     "HeldOutPairs",
     "held_out_pairs",
     "transfer",
@@ -97,6 +98,57 @@ def make_training_pairs(
     d = deformation or default_deformation()
     originals = images.repeat(copies, 1, 1, 1)
     return d(originals, seed=seed).clamp_(0.0, 1.0), originals
+
+
+def fit_disentangler(
+    autoencoder: Any, images: Tensor, *, steps: int, deformation: RandomDeformation | None = None,
+    copies: int = 1, seed: int = 0, batch_size: int = 128,
+    cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, warmup: int = 100,
+    device: Any = None, progress: bool = True,
+) -> Any:
+    r"""Train τ on :math:`(\Theta(d(y)), \Theta(y))` with ``Net2Net(autoencoder, autoencoder)``.
+
+    Each image is encoded once as a target (the encoder's Gaussian: a fresh code is drawn at
+    every step) and ``copies`` times deformed as a source; the pairs go to ``Net2Net.fit``
+    (the one training loop) as a latent cache, so the undeformed images are not encoded again
+    for every copy.
+
+    Arguments:
+        autoencoder: the frozen autoencoder (``encode``, ``encode_distribution``, ``decode``).
+        images: training images ``y``, ``(N, 3, S, S)``.
+        steps, batch_size, lr, warmup: training.
+        deformation: d (default :func:`default_deformation`).
+        copies: deformations per image.
+        seed: seed of the deformations, the cINN's initialisation and the minibatch order.
+        cinn_kwargs: arguments of the :class:`~n2nlib.flows.ConditionalINN`.
+        device: where τ lives.
+        progress: show progress bars.
+
+    Returns:
+        A :class:`~n2nlib.experiments.semantic.Translator` (the Net2Net and its costs).
+    """
+    import time
+
+    from n2nlib import ConditionalINN, Net2Net
+    from n2nlib.cache import LatentPairs, encode_latents
+    from n2nlib.experiments.semantic import Translator
+
+    start = time.perf_counter()
+    mean, logvar = encode_latents(autoencoder, images, distribution=True, progress=progress,
+                                  desc="encoding y (targets)")
+    deformed, _ = make_training_pairs(images, deformation, seed=seed, copies=copies)
+    cond = encode_latents(autoencoder, deformed, progress=progress,
+                          desc="encoding d(y) (conditions)")
+    del deformed
+    pairs = LatentPairs(mean.repeat(copies, 1), cond, target_logvar=logvar.repeat(copies, 1))
+    encode_seconds = time.perf_counter() - start
+    torch.manual_seed(seed)
+    cinn = ConditionalINN(int(autoencoder.dim), int(autoencoder.dim), **(cinn_kwargs or {}))
+    n2n = Net2Net(autoencoder, autoencoder, cinn, device=device)
+    history = n2n.fit(pairs, steps=steps, batch_size=batch_size, lr=lr,
+                      warmup=min(warmup, steps // 5), desc="τ: Θ(d(y)) -> Θ(y)",
+                      progress=progress, seed=seed)
+    return Translator(n2n, history, encode_seconds, history.seconds)
 
 
 @dataclass

@@ -51,6 +51,8 @@ __all__ = [
     "make_data",
     "encode_targets",
     "latent_pairs",
+    "Translator",
+    "fit_translator",
     "translate",
     "exemplar_transfer",
     "reconstruct",
@@ -61,6 +63,8 @@ __all__ = [
     "ModificationScores",
     "modification_scores",
     "distinct_values",
+    "PALETTE",
+    "colorize_labels",
 ]
 
 TARGET = "shapes-ae-32"
@@ -142,6 +146,72 @@ def latent_pairs(targets: tuple[Tensor, Tensor], condition: Tensor) -> LatentPai
     """
     mean, logvar = targets
     return LatentPairs(mean, condition, target_logvar=logvar)
+
+
+@dataclass
+class Translator:
+    """A trained translator and what it cost (see :func:`fit_translator`).
+
+    Attributes:
+        n2n: the :class:`~n2nlib.Net2Net`.
+        history: its training history.
+        encode_seconds: seconds spent encoding the training inputs with the source expert.
+        train_seconds: seconds of the training loop.
+    """
+
+    n2n: Any
+    history: Any
+    encode_seconds: float
+    train_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Encoding plus training (the shared target codes not included)."""
+        return self.encode_seconds + self.train_seconds
+
+
+def fit_translator(
+    source: Any, target: Any, targets: tuple[Tensor, Tensor], inputs: Any, *, steps: int,
+    batch_size: int = 128, cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3,
+    warmup: int = 100, desc: str = "training τ", device: Any = None, progress: bool = True,
+    seed: int = 0,
+) -> Translator:
+    """Encode ``inputs`` with ``source``, pair them with the shared target codes and train a
+    cINN with ``Net2Net.fit`` (the one training loop).
+
+    Arguments:
+        source: the source expert Φ (vector or spatial codes).
+        target: the target expert (the autoencoder).
+        targets: ``(mean, logvar)`` of the same images, from :func:`encode_targets`.
+        inputs: what ``source`` takes, one per target row (images, label maps, factors).
+        steps, batch_size, lr, warmup: training.
+        cinn_kwargs: arguments of the :class:`~n2nlib.flows.ConditionalINN` (``n_blocks``,
+            ``hidden_dim``, ...); its sizes come from the experts.
+        desc: the progress bar's label.
+        device: where τ lives.
+        progress: show progress bars.
+        seed: seed of the cINN's initialisation and of the minibatch order.
+
+    Returns:
+        A :class:`Translator`.
+    """
+    import time
+
+    from n2nlib import ConditionalINN, Net2Net
+    from n2nlib.experts.base import latent_shape
+
+    start = time.perf_counter()
+    cond = encode_latents(source, inputs, progress=progress,
+                          desc=f"encoding x with {getattr(source, 'name', 'the source')}")
+    encode_seconds = time.perf_counter() - start
+    shape = latent_shape(source)
+    torch.manual_seed(seed)
+    cinn = ConditionalINN(int(target.dim), shape[0] if len(shape) == 1 else shape,
+                          **(cinn_kwargs or {}))
+    n2n = Net2Net(source, target, cinn, device=device)
+    history = n2n.fit(latent_pairs(targets, cond), steps=steps, batch_size=batch_size, lr=lr,
+                      warmup=min(warmup, steps // 5), desc=desc, progress=progress, seed=seed)
+    return Translator(n2n, history, encode_seconds, history.seconds)
 
 
 @torch.no_grad()
@@ -351,3 +421,25 @@ def modification_scores(classifier: Any, modified: Tensor, original: Tensor, new
     return ModificationScores(n=len(which), flipped=float(hit.mean()), kept=float(kept.mean()),
                               flipped_by_factor=flipped_by, kept_by_factor=kept_by,
                               all_kept=all_kept)
+
+
+PALETTE: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.0, 0.0),  # background
+    (0.95, 0.3, 0.3),  # circle
+    (0.3, 0.8, 0.3),  # square
+    (0.3, 0.5, 1.0),  # triangle
+    (1.0, 0.85, 0.2),  # star
+    (0.9, 0.4, 0.9),  # heart
+)
+"""A colour per segmentation class (background black), for pictures of label maps."""
+
+
+def colorize_labels(maps: Tensor) -> Tensor:
+    """Label maps ``(B, S, S)`` as RGB pictures ``(B, 3, S, S)`` with :data:`PALETTE`.
+
+    >>> colorize_labels(torch.tensor([[[0, 1]]]))[0, :, 0, 1].tolist()
+    [0.949999988079071, 0.30000001192092896, 0.30000001192092896]
+    """
+    palette = torch.tensor(PALETTE, dtype=torch.float32)
+    maps = torch.as_tensor(maps).long().clamp(0, len(PALETTE) - 1)
+    return palette[maps].permute(0, 3, 1, 2).contiguous()
