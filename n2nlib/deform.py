@@ -7,8 +7,11 @@ outline) cannot be read from the condition, so the cINN has to put it into its r
 :math:`v`; whatever d keeps (colours, textures) comes from the condition. This module is that
 d, in plain torch (one :func:`torch.nn.functional.grid_sample` per batch):
 
-* **crop-and-resize**: a square window of side ``scale`` (a fraction of the image side) at a
-  random place; ``scale > 1`` zooms out (the border is filled by ``padding_mode``);
+* **crop-and-resize**: a square window of side ``scale`` (a fraction of the image side, drawn
+  log-uniformly) at a random place; ``scale > 1`` zooms out (outside the image is filled by
+  ``padding_mode``). With ``padding_mode="wrap"`` the image is treated as periodic (a torus)
+  and the window may sit anywhere: a random cyclic translation, which leaves no trace of where
+  things were;
 * **horizontal flip** with probability ``flip_p``;
 * **thin-plate spline** (TPS): an ``n × n`` grid of control points, each moved by a random
   offset of up to ``tps_strength`` (in units of half the image side); the TPS is the smoothest
@@ -37,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,7 +60,7 @@ __all__ = [
     "random_deform",
 ]
 
-_PADDING = ("border", "reflection", "zeros")
+_PADDING = ("border", "reflection", "zeros", "wrap")
 
 
 def hflip(images: Tensor) -> Tensor:
@@ -277,11 +281,13 @@ class RandomDeformation:
             (each coordinate uniform in ``[-tps_strength, tps_strength]``); 0 switches the warp
             off.
         tps_margin: distance of the outer control points from the border (normalised).
-        crop_scale: range ``(lo, hi)`` of the window side as a fraction of the image side;
-            the window is placed uniformly where it fits (for ``scale > 1``, where it covers
-            the image). ``(1, 1)`` switches cropping off.
-        padding_mode: what is read outside the image (``"border"``, ``"reflection"``,
-            ``"zeros"``), as in :func:`~torch.nn.functional.grid_sample`.
+        crop_scale: range ``(lo, hi)`` of the window side as a fraction of the image side
+            (drawn log-uniformly); the window is placed uniformly where it fits (for
+            ``scale > 1``, where it covers the image), or anywhere with ``"wrap"``.
+            ``(1, 1)`` switches cropping off (with ``"wrap"``: leaves only the translation).
+        padding_mode: what is read outside the image: ``"border"``, ``"reflection"``,
+            ``"zeros"`` (as in :func:`~torch.nn.functional.grid_sample`) or ``"wrap"``
+            (periodic: the opposite side of the image).
         batch_size: images resampled at once (memory: ``batch_size × H × W × K`` doubles for
             the TPS).
 
@@ -349,8 +355,10 @@ class RandomDeformation:
         dt = torch.float64
         flip = torch.rand(n, generator=generator, dtype=dt) < self.flip_p
         lo, hi = self.crop_scale
-        scale = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=dt)
-        room = (1.0 - scale).abs()  # the window's centre may move this far from the middle
+        u = torch.rand(n, generator=generator, dtype=dt)
+        scale = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * u)
+        # the window's centre may move this far from the middle (anywhere on a torus)
+        room = torch.ones_like(scale) if self.padding_mode == "wrap" else (1.0 - scale).abs()
         centre = (2 * torch.rand(n, 2, generator=generator, dtype=dt) - 1) * room[:, None]
         disp = (2 * torch.rand(n, k, 2, generator=generator, dtype=dt) - 1) * self.tps_strength
         return DeformParams(flip, torch.cat([centre, scale[:, None]], dim=1), disp, self.points)
@@ -385,7 +393,10 @@ class RandomDeformation:
             chunk = images[start : start + self.batch_size]
             grid = deformation_grid(params[start : start + self.batch_size], h, w,
                                     dtype=images.dtype, device=images.device)
-            out.append(F.grid_sample(chunk, grid, mode=mode, padding_mode=self.padding_mode,
+            padding = self.padding_mode
+            if padding == "wrap":
+                grid, padding = torch.remainder(grid + 1.0, 2.0) - 1.0, "border"
+            out.append(F.grid_sample(chunk, grid, mode=mode, padding_mode=padding,
                                      align_corners=False))
         return torch.cat(out) if out else images.clone()
 

@@ -92,6 +92,27 @@ def test_crop_zooms_in_around_the_window():
     assert float(out[..., 5:11, 5:11].min()) > 0.99 and float(out[..., 14:, 14:].max()) < 0.21
 
 
+def test_wrap_is_a_cyclic_translation():
+    x = torch.rand(2, 3, 16, 16)
+    params = DeformParams.identity(2)
+    params.crop[0] = torch.tensor([0.25, 0.0, 1.0], dtype=params.crop.dtype)  # 2 pixels right
+    params.crop[1] = torch.tensor([-0.5, 0.125, 1.0], dtype=params.crop.dtype)  # 4 left, 1 down
+    out = RandomDeformation(padding_mode="wrap").apply(x, params)
+    assert torch.allclose(out[0], torch.roll(x[0], -2, dims=-1), atol=1e-9)
+    assert torch.allclose(out[1], torch.roll(x[1], (-1, 4), dims=(-2, -1)), atol=1e-9)
+    # with wrap, windows are placed anywhere; without, only where they fit
+    centres = RandomDeformation(padding_mode="wrap", crop_scale=(0.9, 1.0)).sample(500, 0).crop
+    assert float(centres[:, :2].abs().max()) > 0.8
+    fits = RandomDeformation(crop_scale=(0.9, 1.0)).sample(500, 0).crop
+    assert float(fits[:, :2].abs().max()) <= 0.1 + 1e-12
+
+
+def test_scales_are_drawn_log_uniformly_within_the_range():
+    scales = RandomDeformation(crop_scale=(0.5, 2.0)).sample(4000, seed=0).crop[:, 2]
+    assert float(scales.min()) >= 0.5 and float(scales.max()) <= 2.0
+    assert abs(float((scales < 1.0).double().mean()) - 0.5) < 0.05  # log-uniform: median 1
+
+
 def test_values_stay_in_range_and_shapes_are_kept():
     d = RandomDeformation(flip_p=0.5, tps_points=5, tps_strength=0.4, crop_scale=(0.5, 1.3))
     x = torch.rand(40, 3, 16, 16)
@@ -139,7 +160,7 @@ def test_grid_shape_and_params_slicing():
         {"tps_strength": -0.1},
         {"crop_scale": (0.9, 0.5)},
         {"crop_scale": (0.0, 1.0)},
-        {"padding_mode": "wrap"},
+        {"padding_mode": "circular"},
         {"batch_size": 0},
     ],
 )
