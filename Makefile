@@ -12,6 +12,8 @@
 #                                what pip installs for torch, before anything else; default is
 #                                the pin in requirements/torch.txt (may also be set in the env)
 #   PYTEST_ARGS="-k cinn -x"     extra arguments for pytest
+#   N2N_FAST=0                   `make test` runs the reduced mode (N2N_FAST=1, as CI does)
+#                                unless told otherwise; 0 runs the notebooks' full experiments
 #   JUPYTER_ARGS="--no-browser"  extra arguments for jupyter lab (as root in a container, JupyterLab
 #                                also wants --allow-root)
 
@@ -19,19 +21,22 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?=
 PYTEST_ARGS ?=
+N2N_FAST ?= 1
+NOTEBOOK_ARGS ?=
 JUPYTER_ARGS ?=
 
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.n2n-installed
-LINT_PATHS := $(wildcard n2nlib tests benchmarks)
+LINT_PATHS := $(wildcard n2nlib tests benchmarks notebooks scripts)
 
 .DEFAULT_GOAL := help
-.PHONY: help course test venv lint clean clean-venv
+.PHONY: help course test notebooks venv lint clean clean-venv
 
 help:
 	@echo "make course   install into .venv (first time only) and open the notebooks in JupyterLab"
 	@echo "make test     install into .venv (first time only) and run the tests"
+	@echo "make notebooks  re-run every notebook in full mode and save it with its outputs"
 	@echo "make lint     ruff check $(LINT_PATHS)"
 	@echo "make venv     only install"
 	@echo "make clean-venv  remove .venv (to reinstall, e.g. with another TORCH_SPEC)"
@@ -54,7 +59,12 @@ course: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(JUPYTER_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	N2N_FAST=$(N2N_FAST) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The committed notebooks carry the outputs of a full run; this makes them (minutes each).
+# NOTEBOOK_ARGS="notebooks/02_toy_2d_flows.ipynb" runs one; "--fast --no-save" a quick check.
+notebooks: $(STAMP)
+	$(BIN)/python scripts/run_notebooks.py $(NOTEBOOK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
