@@ -392,7 +392,7 @@ class LinearGaussian:
 
     def sample_given(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One :math:`z_\\Theta` per row of ``c``."""
-        eps = _randn((c.shape[0], self.dim), generator, c.dtype)
+        eps = _randn((c.shape[0], self.dim), generator, c.dtype).to(c.device)
         return self.conditional_mean(c) + eps @ self.chol.T.to(c)
 
     def sample(
@@ -438,7 +438,8 @@ class ResidualGaussian:
     def sample_given(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One residual per row of ``c``, drawn directly from :math:`p(v \\mid z_\\Phi)`."""
         chol = torch.linalg.cholesky(self.S).to(c)
-        return self.mean(c) + _randn((c.shape[0], self.S.shape[0]), generator, c.dtype) @ chol.T
+        eps = _randn((c.shape[0], self.S.shape[0]), generator, c.dtype).to(c.device)
+        return self.mean(c) + eps @ chol.T
 
     def kl(self, c: Tensor) -> Tensor:
         r""":math:`\mathrm{KL}(p(v \mid z_\Phi) \,\|\, q(v))` for each row of ``c`` (Eq. 8)."""
@@ -523,7 +524,7 @@ class LinearTranslator(nn.Module):
     def sample(self, c: Tensor, temperature: float = 1.0, *,
                generator: torch.Generator | None = None) -> Tensor:
         """:math:`\\tau(T\\epsilon \\mid c)`, one sample per row of ``c``."""
-        eps = _randn((c.shape[0], self.dim), generator, c.dtype)
+        eps = _randn((c.shape[0], self.dim), generator, c.dtype).to(c.device)
         return self.inverse(temperature * eps, c)[0]
 
     @torch.no_grad()
