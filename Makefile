@@ -14,8 +14,8 @@
 #   PYTEST_ARGS="-k cinn -x"     extra arguments for pytest
 #   N2N_FAST=0                   `make test` runs the reduced mode (N2N_FAST=1, as CI does)
 #                                unless told otherwise; 0 runs the notebooks' full experiments
-#   JUPYTER_ARGS="--no-browser"  extra arguments for jupyter lab (as root in a container, JupyterLab
-#                                also wants --allow-root)
+#   JUPYTER_ARGS="--no-browser"  extra arguments for jupyter lab (--allow-root is added by
+#                                itself when make runs as root, as in a container)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -54,9 +54,12 @@ $(STAMP): pyproject.toml requirements/torch.txt
 
 venv: $(STAMP)
 
+# JupyterLab refuses to start as root (as in many containers) unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 course: $(STAMP)
 	@mkdir -p notebooks
-	$(BIN)/jupyter lab notebooks/ $(JUPYTER_ARGS)
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
 test: $(STAMP)
 	N2N_FAST=$(N2N_FAST) $(BIN)/python -m pytest $(PYTEST_ARGS)
