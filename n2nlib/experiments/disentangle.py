@@ -198,7 +198,8 @@ def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
 
 
 @torch.no_grad()
-def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256) -> Tensor:
+def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256,
+             progress: bool = True) -> Tensor:
     r""":math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Theta(y)) \mid \Theta(x)))` per pair.
 
     Arguments:
@@ -206,16 +207,21 @@ def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256) -> Tens
         ys: shape sources ``(N, 3, S, S)``.
         xs: appearance sources ``(N, 3, S, S)`` (or one, for every ``y``).
         batch_size: pairs per call.
+        progress: show a progress bar (for more than one batch).
 
     Returns:
         ``(N, 3, S, S)`` on the CPU.
     """
+    from tqdm.auto import tqdm
+
     if xs.shape[0] == 1:
         xs = xs.expand(ys.shape[0], -1, -1, -1)
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"ys and xs must pair up, got {ys.shape[0]} and {xs.shape[0]} images")
+    starts = range(0, ys.shape[0], batch_size)
+    bar = tqdm(starts, desc="transferring", disable=not progress or len(starts) < 2, leave=False)
     return torch.cat([n2n.transfer(ys[i : i + batch_size], xs[i : i + batch_size]).cpu()
-                      for i in range(0, ys.shape[0], batch_size)])
+                      for i in bar])
 
 
 @torch.no_grad()
@@ -229,7 +235,7 @@ def transfer_grid(n2n: Any, shape_sources: Tensor, appearance_sources: Tensor) -
     r, c = shape_sources.shape[0], appearance_sources.shape[0]
     ys = shape_sources.repeat_interleave(c, dim=0)
     xs = appearance_sources.repeat(r, 1, 1, 1)
-    return transfer(n2n, ys, xs)
+    return transfer(n2n, ys, xs, progress=False)
 
 
 @dataclass
@@ -295,11 +301,10 @@ def evaluate(
     names = [n for n in FACTOR_NAMES if n in pred]
     from_y = metrics.accuracy_per_factor(pred, pairs.y_factors, names=list(FACTOR_NAMES))
     from_x = metrics.accuracy_per_factor(pred, pairs.x_factors, names=list(FACTOR_NAMES))
-    target = n2n.target
-    recon_y = torch.cat([target.decode(target.encode(pairs.ys[i : i + batch_size])).cpu()
-                         for i in range(0, len(pairs), batch_size)])
-    recon_x = torch.cat([target.decode(target.encode(pairs.xs[i : i + batch_size])).cpu()
-                         for i in range(0, len(pairs), batch_size)])
+    from n2nlib.experiments.semantic import reconstruct
+
+    recon_y = reconstruct(n2n.target, pairs.ys, batch_size)
+    recon_x = reconstruct(n2n.target, pairs.xs, batch_size)
     acc_y = metrics.accuracy_per_factor(classifier.predict(recon_y), pairs.y_factors,
                                         names=list(FACTOR_NAMES))
     acc_x = metrics.accuracy_per_factor(classifier.predict(recon_x), pairs.x_factors,

@@ -214,9 +214,16 @@ def fit_translator(
     return Translator(n2n, history, encode_seconds, history.seconds)
 
 
+def _batches(n: int, batch_size: int, progress: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    starts = range(0, n, batch_size)
+    return tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False)
+
+
 @torch.no_grad()
 def translate(n2n: Any, inputs: Any, n_samples: int = 1, temperature: float = 1.0, *,
-              seed: int = 0, batch_size: int = 256) -> Tensor:
+              seed: int = 0, batch_size: int = 128, progress: bool = True) -> Tensor:
     """Translations :math:`\\Lambda(\\tau(v \\mid \\Phi(x)))`, ``n_samples`` per input, on the CPU.
 
     Arguments:
@@ -226,6 +233,7 @@ def translate(n2n: Any, inputs: Any, n_samples: int = 1, temperature: float = 1.
         temperature: the residuals' standard deviation.
         seed: seed of the residuals.
         batch_size: inputs per call.
+        progress: show a progress bar (for more than one batch).
 
     Returns:
         ``(B * n_samples, 3, S, S)``.
@@ -234,13 +242,13 @@ def translate(n2n: Any, inputs: Any, n_samples: int = 1, temperature: float = 1.
     return torch.cat([
         n2n.translate(inputs[i : i + batch_size], n_samples=n_samples, temperature=temperature,
                       generator=generator).cpu()
-        for i in range(0, len(inputs), batch_size)
+        for i in _batches(len(inputs), batch_size, progress, "translating")
     ])
 
 
 @torch.no_grad()
 def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inputs: Any, *,
-                      batch_size: int = 256) -> Tensor:
+                      batch_size: int = 256, progress: bool = True) -> Tensor:
     r"""Exemplar-guided synthesis (Fig. 7a): keep the exemplar's residual, change its source.
 
     :math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Phi(x_y)) \mid \Phi(x_{new})))`.
@@ -251,6 +259,7 @@ def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inp
         exemplar_inputs: the source inputs ``x_y`` that go with them (e.g. their label maps).
         new_inputs: ``B`` new source inputs (e.g. other label maps).
         batch_size: items per call.
+        progress: show a progress bar (for more than one batch).
 
     Returns:
         ``(B, 3, S, S)`` on the CPU.
@@ -258,15 +267,16 @@ def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inp
     return torch.cat([
         n2n.transfer(exemplars[i : i + batch_size], new_inputs[i : i + batch_size],
                      x=exemplar_inputs[i : i + batch_size]).cpu()
-        for i in range(0, len(exemplars), batch_size)
+        for i in _batches(len(exemplars), batch_size, progress, "transferring")
     ])
 
 
 @torch.no_grad()
-def reconstruct(target: Any, images: Tensor, batch_size: int = 256) -> Tensor:
+def reconstruct(target: Any, images: Tensor, batch_size: int = 256,
+                progress: bool = True) -> Tensor:
     """The autoencoder's reconstructions :math:`\\Lambda(\\Theta(y))` (a measuring ceiling)."""
     return torch.cat([target.decode(target.encode(images[i : i + batch_size])).cpu()
-                      for i in range(0, len(images), batch_size)])
+                      for i in _batches(len(images), batch_size, progress, "reconstructing")])
 
 
 def _repeat(x: Tensor, n_samples: int) -> Tensor:
