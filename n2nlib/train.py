@@ -58,6 +58,8 @@ __all__ = [
     "batch_indices",
     "init_distributed",
     "distributed_info",
+    "fused_supported",
+    "make_optimizer",
 ]
 
 
@@ -274,6 +276,64 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
+# -- the optimizer ----------------------------------------------------------------------------
+
+
+def fused_supported(params: list[nn.Parameter]) -> bool:
+    """Whether PyTorch's fused Adam kernel can update ``params`` (floating dtypes on CPU,
+    CUDA, MPS or XPU, all on one device type).
+
+    >>> fused_supported([nn.Parameter(torch.zeros(2))])
+    True
+    """
+    supported = {"cpu", "cuda", "mps", "xpu"}
+    devices = {p.device.type for p in params}
+    return (len(devices) == 1 and devices <= supported
+            and all(p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+                    for p in params))
+
+
+def make_optimizer(
+    params: list[nn.Parameter],
+    name: str = "adam",
+    *,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    fused: bool | None = None,
+) -> torch.optim.Optimizer:
+    r"""The optimizer of :func:`fit`: Adam or AdamW, fused where possible.
+
+    The fused kernel applies the same update as the default (``foreach``) implementation,
+    :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`, :math:`v \leftarrow \beta_2 v +
+    (1-\beta_2) g^2`, :math:`\theta \leftarrow \theta - \eta\,\hat m/(\sqrt{\hat v}+
+    \epsilon)`, in one pass over each parameter, so it agrees with it up to float rounding
+    (not bit for bit); a run with a given setting is bit-for-bit reproducible and resumable.
+
+    Arguments:
+        params: the parameters to optimise.
+        name: ``"adam"`` or ``"adamw"``.
+        lr, weight_decay: as in :func:`fit`.
+        fused: ``True`` to require the fused kernel, ``False`` for the default one,
+            ``None`` for fused where :func:`fused_supported`.
+
+    Returns:
+        The optimizer.
+
+    >>> opt = make_optimizer([nn.Parameter(torch.zeros(2))], "adamw", lr=0.1)
+    >>> type(opt).__name__, opt.defaults["fused"]
+    ('AdamW', True)
+    """
+    classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    if name not in classes:
+        raise ValueError(f"optimizer must be 'adam' or 'adamw', got {name!r}")
+    if fused is None:
+        fused = fused_supported(params)
+    kwargs: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
+    if fused:
+        kwargs["fused"] = True
+    return classes[name](params, **kwargs)
+
+
 # -- the loop ---------------------------------------------------------------------------------
 
 _RUN_KEYS = ("steps", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "warmup",
@@ -303,6 +363,7 @@ def fit(
     keep_checkpoints: int = 2,
     callback: Callable[[int, History], None] | None = None,
     distributed: bool | None = None,
+    fused_optimizer: bool | None = None,
 ) -> History:
     """Train ``model`` (a :class:`~n2nlib.flows.ConditionalINN`) to minimise its NLL on ``data``.
 
@@ -333,6 +394,10 @@ def fit(
         callback: called as ``callback(step, history)`` after every step.
         distributed: use DistributedDataParallel; default: when launched by ``torchrun`` with
             more than one process (or when a process group is already initialised).
+        fused_optimizer: use PyTorch's fused Adam/AdamW kernel (one pass over each parameter
+            instead of several; about twice as fast an optimizer step for large models on
+            CPU). Default: where the parameters' device and dtype support it. It computes the
+            same update up to float rounding; see :func:`make_optimizer`.
 
     Returns:
         A :class:`History` (of the whole run, including resumed parts).
@@ -359,12 +424,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters (all requires_grad=False)")
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    else:
-        raise ValueError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}")
+    opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay,
+                         fused=fused_optimizer)
     eval_every = eval_every or max(1, steps // 10)
     checkpoint_every = checkpoint_every or max(1, steps // 10)
 
@@ -459,19 +520,25 @@ def fit(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        bad = [
-            name
-            for name, p in model.named_parameters()
-            if p.grad is not None and not torch.isfinite(p.grad).all()
-        ]
-        if bad:
-            raise TrainingDiverged(
-                f"non-finite gradients at step {step} in {len(bad)} parameter(s), e.g. "
-                f"{', '.join(bad[:3])}; the loss was {float(reported):.4g}. Lower the learning "
-                f"rate or clip gradients."
-            )
+        grads = [p.grad for p in params if p.grad is not None]
+        # one fused reduction over all gradients: finite iff every gradient is (an overflow
+        # of the norm of finite gradients falls through to the per-tensor check below)
+        total_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+        if not torch.isfinite(total_norm):
+            bad = [
+                name
+                for name, p in model.named_parameters()
+                if p.grad is not None and not torch.isfinite(p.grad).all()
+            ]
+            if bad:
+                raise TrainingDiverged(
+                    f"non-finite gradients at step {step} in {len(bad)} parameter(s), e.g. "
+                    f"{', '.join(bad[:3])}; the loss was {float(reported):.4g}. Lower the "
+                    f"learning rate or clip gradients."
+                )
         if clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(params, clip_grad)
+            # exactly clip_grad_norm_(params, clip_grad), reusing the norm computed above
+            torch.nn.utils.clip_grads_with_norm_(params, clip_grad, total_norm, foreach=True)
         opt.step()
         value = reported.item()
         history.step.append(step)

@@ -1,0 +1,108 @@
+"""The optimizer of the training loop: fused Adam where available, the same update as the
+default kernel, and a divergence guard that still names the offending parameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from n2nlib import ConditionalINN
+from n2nlib.train import TrainingDiverged, fit, fused_supported, make_optimizer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _data(n: int = 256, dtype: torch.dtype = torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    c = torch.randn(n, 2, generator=gen, dtype=dtype)
+    x = torch.cat([c, torch.randn(n, 1, generator=gen, dtype=dtype)], 1) * 2 + 1
+    return x, c
+
+
+def _model(dtype: torch.dtype = torch.float32) -> ConditionalINN:
+    torch.manual_seed(0)
+    return ConditionalINN(dim=3, cond_dim=2, n_blocks=2, hidden_dim=16).to(dtype)
+
+
+def test_make_optimizer_is_fused_on_cpu_by_default():
+    params = [nn.Parameter(torch.zeros(3))]
+    assert fused_supported(params)
+    assert make_optimizer(params, "adam").defaults["fused"] is True
+    assert not make_optimizer(params, "adam", fused=False).defaults["fused"]
+    assert isinstance(make_optimizer(params, "adamw", fused=False), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        make_optimizer(params, "sgd")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_and_default_optimizer_train_to_the_same_weights(optimizer, dtype):
+    x, c = _data(dtype=dtype)
+    kwargs = dict(steps=30, batch_size=64, lr=3e-3, optimizer=optimizer, weight_decay=1e-3,
+                  progress=False)
+    fused, plain = _model(dtype), _model(dtype)
+    h_fused = fit(fused, (x, c), fused_optimizer=True, **kwargs)
+    h_plain = fit(plain, (x, c), fused_optimizer=False, **kwargs)
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(torch.tensor(h_fused.loss), torch.tensor(h_plain.loss),
+                               rtol=tol, atol=tol)
+    for (name, a), b in zip(fused.state_dict().items(), plain.state_dict().values(),
+                            strict=True):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=name)
+
+
+def test_fused_runs_are_bit_for_bit_reproducible():
+    x, c = _data()
+    a, b = _model(), _model()
+    fit(a, (x, c), steps=10, batch_size=64, progress=False)
+    fit(b, (x, c), steps=10, batch_size=64, progress=False)
+    for ta, tb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(ta, tb)
+
+
+def test_clipping_is_exactly_clip_grad_norm():
+    """fit clips with the norm its guard computed; the result equals clip_grad_norm_'s."""
+    x, c = _data()
+    model = _model()
+    fit(model, (x, c), steps=1, batch_size=64, progress=False)  # ActNorm initialised
+    loss = model.nll(x[:64], c[:64]).mean() * 100
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    total = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()], foreach=True)
+    torch.nn.utils.clip_grads_with_norm_(list(model.parameters()), 0.5, total, foreach=True)
+    mine = [p.grad.clone() for p in model.parameters()]
+    for p, g in zip(model.parameters(), grads, strict=True):
+        p.grad = g.clone()
+    torch.nn.utils.clip_grad_norm_(list(model.parameters()), 0.5)
+    for a, p in zip(mine, model.parameters(), strict=True):
+        assert torch.equal(a, p.grad)
+
+
+def test_guard_names_the_parameter_with_a_nan_gradient():
+    x, c = _data()
+    model = _model()
+    target = model.blocks[1].coupling.t2
+
+    def poison(step, history):  # the next backward puts NaN into one gradient
+        if step == 1:
+            for p in target.parameters():
+                p.register_hook(lambda g: g * float("nan"))
+
+    before = None
+
+    def remember(step, history):
+        nonlocal before
+        poison(step, history)
+        before = [t.clone() for t in model.state_dict().values()]
+
+    with pytest.raises(TrainingDiverged, match=r"non-finite gradients at step 2.*t2"):
+        fit(model, (x, c), steps=5, batch_size=64, progress=False, callback=remember)
+    for a, b in zip(before, model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the bad step was not applied
