@@ -58,6 +58,16 @@ CASES = [
         ("none", "vector"),
     ),
     Case(
+        "coupling_fused",
+        lambda d, c: AffineCoupling(d, _h(c), hidden=12, clamp=1.5, fused=True),
+        ("none", "vector"),
+    ),
+    Case(
+        "block_fused",
+        lambda d, c: CouplingBlock(d, _h(c), hidden=12, leaky_relu=0.5, seed=2, fused=True),
+        ("none", "vector"),
+    ),
+    Case(
         "block",
         lambda d, c: CouplingBlock(d, _h(c), hidden=12, leaky_relu=0.5, seed=1),
         ("none", "vector"),

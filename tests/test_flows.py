@@ -209,3 +209,72 @@ def test_blocks_reject_wrong_feature_count(case):
     c = condition(case, case.conds[-1], 2, torch.float64)
     with pytest.raises(ValueError, match="shape"):
         call(model, torch.randn(2, 5), c)
+
+
+# -- fused s/t subnetworks ---------------------------------------------------------------------
+
+
+def test_paired_mlp_maps_to_and_from_separate_mlps_exactly():
+    from n2nlib.flows import MLP, PairedMLP
+    from n2nlib.testing import perturb_parameters
+
+    torch.manual_seed(0)
+    s_net, t_net = MLP(7, 3, hidden=10).double(), MLP(7, 3, hidden=10).double()
+    pair = PairedMLP.from_mlps(s_net, t_net)
+    assert pair.weights[0].dtype == torch.float64
+    x = torch.randn(5, 7, dtype=torch.float64)
+    out = pair(x)
+    torch.testing.assert_close(out[0], s_net(x), atol=1e-13, rtol=0)
+    torch.testing.assert_close(out[1], t_net(x), atol=1e-13, rtol=0)
+    perturb_parameters(pair, 0.3, generator=torch.Generator().manual_seed(1))
+    s2, t2 = pair.to_mlps()
+    out = pair(x)
+    torch.testing.assert_close(out[0], s2(x), atol=1e-13, rtol=0)
+    torch.testing.assert_close(out[1], t2(x), atol=1e-13, rtol=0)
+    with pytest.raises(ValueError, match="one shape"):
+        PairedMLP.from_mlps(MLP(7, 3, hidden=10), MLP(7, 3, hidden=12))
+
+
+def test_paired_mlp_initialisation_matches_nn_linear_bounds():
+    from n2nlib.flows import PairedMLP
+
+    torch.manual_seed(0)
+    pair = PairedMLP(100, 4, hidden=400)
+    for w, fan_in in zip(pair.weights[:-1], (100, 400, 400), strict=True):
+        bound = fan_in ** -0.5
+        assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    zeroed = PairedMLP(5, 4, hidden=8, zero_init=True)
+    assert not zeroed.weights[-1].any() and not zeroed.biases[-1].any()
+
+
+@pytest.mark.parametrize("dim", [1, 5, 8])
+def test_fused_coupling_equals_unfused_with_mapped_parameters(dim):
+    from n2nlib.flows import PairedMLP
+    from n2nlib.testing import perturb_parameters
+
+    torch.manual_seed(dim)
+    plain = AffineCoupling(dim, 3, hidden=12).double()
+    perturb_parameters(plain, 0.3, generator=torch.Generator().manual_seed(0))
+    fused = AffineCoupling(dim, 3, hidden=12, fused=True).double()
+    fused.st1 = PairedMLP.from_mlps(plain.s1, plain.t1)
+    if plain.s2 is not None:
+        fused.st2 = PairedMLP.from_mlps(plain.s2, plain.t2)
+    x, h = torch.randn(6, dim, dtype=torch.float64), torch.randn(6, 3, dtype=torch.float64)
+    y, ld = plain(x, h)
+    y2, ld2 = fused(x, h)
+    torch.testing.assert_close(y, y2, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ld, ld2, atol=1e-12, rtol=0)
+    torch.testing.assert_close(plain.inverse(y, h)[0], fused.inverse(y, h)[0], atol=1e-12,
+                               rtol=0)
+
+
+def test_fused_rejects_a_subnet_constructor_and_cinn_config_round_trips():
+    from n2nlib.flows import ConditionalINN
+
+    with pytest.raises(ValueError, match="subnet_constructor"):
+        AffineCoupling(4, 2, fused=True, subnet_constructor=lambda i, o: torch.nn.Linear(i, o))
+    cinn = ConditionalINN(4, 3, n_blocks=2, hidden_dim=8, fused_subnets=True)
+    assert cinn.get_config()["fused_subnets"] is True
+    again = ConditionalINN.from_config(cinn.get_config())
+    assert again.blocks[0].coupling.fused
+    assert "fused_subnets" not in ConditionalINN(4, 3, n_blocks=1, hidden_dim=8).get_config()

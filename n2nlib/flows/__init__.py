@@ -11,7 +11,7 @@ from n2nlib.flows.cinn import ConditionalINN, CouplingBlock
 from n2nlib.flows.coupling import AffineCoupling, soft_clamp
 from n2nlib.flows.embedders import ConvEmbedder, IdentityEmbedder, MLPEmbedder
 from n2nlib.flows.permutation import FixedPermutation
-from n2nlib.flows.subnets import MLP, default_subnet
+from n2nlib.flows.subnets import MLP, PairedMLP, default_subnet
 
 __all__ = [
     "ActNorm",
@@ -25,6 +25,7 @@ __all__ = [
     "InvertibleModule",
     "MLP",
     "MLPEmbedder",
+    "PairedMLP",
     "default_subnet",
     "soft_clamp",
 ]

@@ -35,6 +35,7 @@ class CouplingBlock(InvertibleModule):
             :class:`~n2nlib.flows.coupling.AffineCoupling`.
         leaky_relu: slope of an invertible LeakyReLU after the coupling, or ``None``.
         seed: seed of the permutation.
+        fused: fused s/t subnetworks (see :class:`~n2nlib.flows.coupling.AffineCoupling`).
     """
 
     def __init__(
@@ -48,11 +49,13 @@ class CouplingBlock(InvertibleModule):
         subnet_constructor: SubnetConstructor | None = None,
         leaky_relu: float | None = None,
         seed: int = 0,
+        fused: bool = False,
     ) -> None:
         super().__init__(dim)
         self.norm = ActNorm(dim)
         self.coupling = AffineCoupling(
-            dim, cond_features, hidden, n_hidden, clamp, clamp_activation, subnet_constructor
+            dim, cond_features, hidden, n_hidden, clamp, clamp_activation, subnet_constructor,
+            fused=fused,
         )
         self.activation = InvertibleLeakyReLU(dim, leaky_relu) if leaky_relu else None
         self.permutation = FixedPermutation(dim, seed=seed)
@@ -111,6 +114,10 @@ class ConditionalINN(nn.Module):
         leaky_relu: add an invertible LeakyReLU of this slope in every block (off by default).
         subnet_constructor: custom coupling subnetworks ``(in, out) -> nn.Module``.
         seed: seed of the fixed permutations (block ``i`` uses ``seed + i``).
+        fused_subnets: compute each coupling's s and t networks as one
+            :class:`~n2nlib.flows.subnets.PairedMLP` (one batched matmul per layer). The same
+            model family with another ``state_dict`` layout; off by default so that saved
+            models keep loading.
 
     References:
         Rombach, Esser & Ommer, *Network-to-Network Translation with Conditional Invertible
@@ -138,6 +145,7 @@ class ConditionalINN(nn.Module):
         leaky_relu: float | None = None,
         subnet_constructor: SubnetConstructor | None = None,
         seed: int = 0,
+        fused_subnets: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
@@ -163,6 +171,7 @@ class ConditionalINN(nn.Module):
                 subnet_constructor=subnet_constructor,
                 leaky_relu=leaky_relu,
                 seed=seed + i,
+                fused=fused_subnets,
             )
             for i in range(n_blocks)
         )
@@ -181,6 +190,8 @@ class ConditionalINN(nn.Module):
             "leaky_relu": leaky_relu,
             "seed": seed,
         }
+        if fused_subnets:  # only then, so that configs saved before the option still match
+            self._config["fused_subnets"] = True
 
     # -- configuration -----------------------------------------------------------------------
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from n2nlib._checks import check_batch, check_tensor
 from n2nlib.flows.base import InvertibleModule
-from n2nlib.flows.subnets import SubnetConstructor, default_subnet
+from n2nlib.flows.subnets import PairedMLP, SubnetConstructor, default_subnet
 
 __all__ = ["AffineCoupling", "soft_clamp"]
 
@@ -61,6 +61,12 @@ class AffineCoupling(InvertibleModule):
         subnet_constructor: ``(in_features, out_features) -> nn.Module`` building each of the
             four subnetworks :math:`s_1, t_1, s_2, t_2`; defaults to Table S3a MLPs whose last
             layer starts at zero (the layer starts as the identity).
+        fused: evaluate :math:`s_i` and :math:`t_i` (which read the same input) as one
+            :class:`~n2nlib.flows.subnets.PairedMLP`, one batched matmul per layer, instead
+            of two separate MLPs. The same function family (parameters map one to one, see
+            :meth:`PairedMLP.from_mlps`), a different ``state_dict`` layout
+            (``st1``/``st2`` instead of ``s1``/``t1``/``s2``/``t2``). Only for the default
+            subnetworks.
 
     References:
         Dinh et al., *Density estimation using Real NVP*, 2017; Ardizzone et al.,
@@ -82,8 +88,12 @@ class AffineCoupling(InvertibleModule):
         clamp: float = 2.0,
         clamp_activation: str = "tanh",
         subnet_constructor: SubnetConstructor | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__(dim)
+        if fused and subnet_constructor is not None:
+            raise ValueError("fused=True builds its own subnetworks: it cannot be combined "
+                             "with a subnet_constructor")
         if cond_features < 0:
             raise ValueError(f"cond_features must be >= 0, got {cond_features}")
         if clamp_activation not in _CLAMPS:
@@ -97,22 +107,34 @@ class AffineCoupling(InvertibleModule):
         self.clamp_activation = clamp_activation
         self.split = dim // 2
         d_a, d_b = self.split, dim - self.split
-        make = subnet_constructor or default_subnet(hidden or 8 * dim, n_hidden)
+        self.fused = bool(fused)
+        self.has_second = d_a > 0
         # first update: z_b from [z_a; h]; second update: z_a from [z_b'; h]
+        if self.fused:
+            width = hidden or 8 * dim
+            self.st1 = PairedMLP(d_a + cond_features, d_b, width, n_hidden, zero_init=True)
+            self.st2 = (PairedMLP(d_b + cond_features, d_a, width, n_hidden, zero_init=True)
+                        if self.has_second else None)
+            return
+        make = subnet_constructor or default_subnet(hidden or 8 * dim, n_hidden)
         self.s1 = make(d_a + cond_features, d_b)
         self.t1 = make(d_a + cond_features, d_b)
-        self.s2 = make(d_b + cond_features, d_a) if d_a > 0 else None
-        self.t2 = make(d_b + cond_features, d_a) if d_a > 0 else None
+        self.s2 = make(d_b + cond_features, d_a) if self.has_second else None
+        self.t2 = make(d_b + cond_features, d_a) if self.has_second else None
 
     def _input(self, part: Tensor, h: Tensor | None) -> Tensor:
         return part if h is None else torch.cat([part, h], dim=1)
 
-    def _scale_shift(
-        self, s_net: nn.Module, t_net: nn.Module, part: Tensor, h: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def _scale_shift(self, which: int, part: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Clamped log-scale and shift of update ``which`` (1 or 2) from ``[part; h]``."""
         inp = self._input(part, h)
-        s = soft_clamp(s_net(inp), self.clamp, self.clamp_activation)
-        return s, t_net(inp)
+        if self.fused:
+            st = (self.st1 if which == 1 else self.st2)(inp)
+            s_raw, t = st[0], st[1]
+        else:
+            s_net, t_net = (self.s1, self.t1) if which == 1 else (self.s2, self.t2)
+            s_raw, t = s_net(inp), t_net(inp)
+        return soft_clamp(s_raw, self.clamp, self.clamp_activation), t
 
     def _check_h(self, h: Tensor | None, x: Tensor) -> Tensor | None:
         if self.cond_features == 0:
@@ -129,12 +151,12 @@ class AffineCoupling(InvertibleModule):
         self._check_x(x)
         h = self._check_h(h, x)
         x_a, x_b = x[:, : self.split], x[:, self.split :]
-        s1, t1 = self._scale_shift(self.s1, self.t1, x_a, h)
+        s1, t1 = self._scale_shift(1, x_a, h)
         y_b = x_b * s1.exp() + t1
         logdet = s1.sum(dim=1)
-        if self.s2 is None:
+        if not self.has_second:
             return y_b, logdet
-        s2, t2 = self._scale_shift(self.s2, self.t2, y_b, h)
+        s2, t2 = self._scale_shift(2, y_b, h)
         y_a = x_a * s2.exp() + t2
         return torch.cat([y_a, y_b], dim=1), logdet + s2.sum(dim=1)
 
@@ -143,13 +165,13 @@ class AffineCoupling(InvertibleModule):
         h = self._check_h(h, y)
         y_a, y_b = y[:, : self.split], y[:, self.split :]
         logdet = y.new_zeros(y.shape[0])
-        if self.s2 is not None:
-            s2, t2 = self._scale_shift(self.s2, self.t2, y_b, h)
+        if self.has_second:
+            s2, t2 = self._scale_shift(2, y_b, h)
             x_a = (y_a - t2) * (-s2).exp()
             logdet = logdet - s2.sum(dim=1)
         else:
             x_a = y_a
-        s1, t1 = self._scale_shift(self.s1, self.t1, x_a, h)
+        s1, t1 = self._scale_shift(1, x_a, h)
         x_b = (y_b - t1) * (-s1).exp()
         return torch.cat([x_a, x_b], dim=1), logdet - s1.sum(dim=1)
 
@@ -157,4 +179,5 @@ class AffineCoupling(InvertibleModule):
         return (
             f"dim={self.dim}, cond_features={self.cond_features}, "
             f"clamp={self.clamp}, clamp_activation={self.clamp_activation!r}"
+            + (", fused=True" if self.fused else "")
         )
