@@ -19,6 +19,7 @@ from n2nlib.experts.generator import (
     class_factors,
     class_index,
     class_names,
+    known_noise,
     truncated_noise,
 )
 
@@ -33,7 +34,7 @@ def _float32():
 
 def tiny_generator() -> ShapesGenerator:
     torch.manual_seed(0)
-    return ShapesGenerator(z_dim=4, embed_dim=6, width=4, max_width=8, encoder_width=4)
+    return ShapesGenerator(z_dim=9, embed_dim=6, width=4, max_width=8, encoder_width=4)
 
 
 def test_classes_are_shape_times_color():
@@ -58,18 +59,18 @@ def test_truncated_noise_is_bounded_and_seeded():
 def test_biggan_interface():
     g = tiny_generator().eval()
     w = g.class_embedding_matrix
-    assert w.shape == (6, 40) and g.dim == 10
+    assert w.shape == (6, 40) and g.dim == 15
     noise = g.sample_noise(3)
     labels = torch.tensor([0, 17, 39])
     z = g.latent(noise, labels)
-    assert torch.allclose(z[:, 4:], w[:, labels].T)                       # Eq. 23: h = W c
+    assert torch.allclose(z[:, 9:], w[:, labels].T)                       # Eq. 23: h = W c
     inputs = torch.cat([noise, g.one_hot(labels)], dim=1)
     assert torch.allclose(g.encode(inputs), z) and torch.allclose(g.encode((noise, labels)), z)
     assert torch.allclose(g.embed(["red circle"]), w[:, 0][None])
     images = g.decode(z)
     assert images.shape == (3, 3, 32, 32) and 0 <= float(images.min()) <= float(images.max()) <= 1
     assert torch.allclose(g.generate(noise, labels), images)
-    assert g.infer_noise(images).shape == (3, 4)
+    assert [t.shape for t in g.noise_distribution(images)] == [(3, 2), (3, 2)]
 
 
 def test_generator_checks_inputs():
@@ -78,8 +79,10 @@ def test_generator_checks_inputs():
         g.embed(torch.tensor([40]))
     with pytest.raises(ValueError, match="unknown class names"):
         g.embed(["pink circle"])
-    with pytest.raises(ValueError, match=r"\(B, 10\)"):
-        g.decode(torch.zeros(2, 9))
+    with pytest.raises(ValueError, match=r"\(B, 15\)"):
+        g.decode(torch.zeros(2, 14))
+    with pytest.raises(ValueError, match="known must be"):
+        g(torch.rand(2, 3, 32, 32), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="power of two"):
         ShapesGenerator(size=24)
 
@@ -90,18 +93,20 @@ def test_as_expert_freezes_it():
 
 
 def test_objective_trains_the_conditional_vae():
-    from n2nlib.data import render_shapes, sample_factors
+    from n2nlib.data.shapes import render_shapes_full, sample_factors
     from n2nlib.zoo.training import fit_expert
 
     torch.set_num_threads(1)
     factors = sample_factors(64, 0, background="mixed")
-    images, _ = render_shapes(factors)
+    r = render_shapes_full(factors)
+    data = {"image": r.images, "factors": factors, "mask": r.masks,
+            "known": known_noise(r.centers, r.radii, r.colors, factors)}
     g = tiny_generator()
-    history = fit_expert(g, GeneratorObjective(), {"image": images, "factors": factors},
-                         steps=12, batch_size=32, lr=3e-3, warmup=1, progress=False)
+    history = fit_expert(g, GeneratorObjective(mask_weight=1.0), data, steps=12, batch_size=32,
+                         lr=3e-3, warmup=1, progress=False)
     assert all(torch.isfinite(torch.tensor(history.loss)))
     assert history.loss[-1] < history.loss[0]
-    assert {"rec", "kl", "gamma"} <= set(history.logs)
+    assert {"rec", "kl", "gamma", "mask"} <= set(history.logs)
 
 
 def test_dequantization_vae_separates_a_few_classes():
@@ -130,8 +135,8 @@ def test_dequantized_generator_is_eq24():
     noise, labels = g.sample_noise(4), torch.tensor([1, 2, 3, 4])
     z1 = target.encode((noise, labels))
     z2 = target.encode(torch.cat([noise, g.one_hot(labels)], 1))
-    assert z1.shape == (4, 10) and torch.equal(z1[:, :4], noise) and torch.equal(z2[:, :4], noise)
-    assert not torch.equal(z1[:, 4:], z2[:, 4:])          # a fresh ĥ each time
+    assert z1.shape == (4, 15) and torch.equal(z1[:, :9], noise) and torch.equal(z2[:, :9], noise)
+    assert not torch.equal(z1[:, 9:], z2[:, 9:])          # a fresh ĥ each time
     assert target.decode(z1).shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="class embedding"):
         DequantizedGenerator(g, DequantizationVAE(5, hidden=8, n_layers=1))

@@ -14,21 +14,29 @@ project on :mod:`n2nlib.data.shapes`:
   up-blocks with class-conditional batch norm (gain and bias linear in ``[z̃, h]``), a non-local
   block at 16×16, BN, ReLU, conv, tanh;
 * **noise** :math:`\tilde z` controls everything the class does not fix: size, position,
-  background (plain or photo) and the small jitter of colour and placement.
+  background (plain or photo) and the small jitter of colour. Its first
+  :data:`N_KNOWN` dimensions are the renderer's own parameters of an image — the shape's
+  centre ``x, y``, its radius, the colour jitter and the background type
+  (:data:`KNOWN_NOISE`) — each *Gaussianised* (:func:`known_noise`: mapped through its
+  empirical CDF and the inverse normal CDF), so that they are exactly :math:`\mathcal N(0, 1)`
+  over the training set; the remaining dimensions (background appearance) are inferred by an
+  encoder.
 
 How it is trained (``python -m n2nlib.text2image train shapes-generator``): as a *conditional
-VAE*, which is reliable on a CPU where a GAN is not — an encoder (a small ResNet, used only for
-training and for :meth:`~ShapesGenerator.infer_noise`) infers :math:`q(\tilde z \mid y)` from an
-image, the decoder reconstructs the image from :math:`[\tilde z, Wc]` with the true class, and
-the KL term to :math:`\mathcal N(0, I)` makes prior samples :math:`\tilde z \sim \mathcal N(0, I)`
-decode to valid images (:class:`GeneratorObjective`). At sampling time, exactly as with BigGAN,
-:math:`\tilde z` is drawn from a (truncated) normal and the class is chosen.
+VAE*, which is reliable on a CPU where a GAN is not. An encoder (a small ResNet, used only for
+training) infers :math:`q(\tilde z_{bg} \mid y)` for the free dimensions, the decoder
+reconstructs the image from :math:`[\tilde z_{known}, \tilde z_{bg}, Wc]` with the true class,
+and the KL term to :math:`\mathcal N(0, I)` makes :math:`\tilde z_{bg} \sim \mathcal N(0, I)`
+decode to valid backgrounds (:class:`GeneratorObjective`). Because the known dimensions are
+standard normal by construction, prior samples put shapes where, and as large as, the data
+does. At sampling time, exactly as with BigGAN, :math:`\tilde z` is drawn from a (truncated)
+normal and the class is chosen.
 
->>> g = ShapesGenerator(z_dim=4, embed_dim=6, width=4, max_width=8, encoder_width=4)
+>>> g = ShapesGenerator(z_dim=9, embed_dim=6, width=4, max_width=8, encoder_width=4)
 >>> z = g.sample_noise(3, truncation=0.5, generator=torch.Generator().manual_seed(0))
 >>> images = g.generate(z, torch.tensor([0, 5, 39]))
 >>> images.shape, g.dim, tuple(g.class_embedding_matrix.shape)
-(torch.Size([3, 3, 32, 32]), 10, (6, 40))
+(torch.Size([3, 3, 32, 32]), 15, (6, 40))
 >>> class_names()[class_index("star", "red")]
 'red star'
 """
@@ -54,6 +62,9 @@ from n2nlib.experts.base import check_latent
 
 __all__ = [
     "ShapesGenerator",
+    "KNOWN_NOISE",
+    "N_KNOWN",
+    "known_noise",
     "GeneratorObjective",
     "class_names",
     "class_index",
@@ -81,6 +92,58 @@ def class_names() -> list[str]:
 
 N_CLASSES = 40
 """Number of generator classes: 5 shapes × 8 colours."""
+
+KNOWN_NOISE: tuple[str, ...] = ("x", "y", "radius", "red", "green", "blue", "photo")
+"""The renderer's parameters that make up the first noise dimensions (Gaussianised)."""
+N_KNOWN = len(KNOWN_NOISE)
+
+
+def known_noise(
+    centers: Tensor, radii: Tensor, colors: Tensor, factors: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The Gaussianised renderer parameters of a set of images: ``(N, 7)``, each column
+    exactly standard normal over the set.
+
+    Each parameter is replaced by its rank (ties broken at random), mapped to ``(0, 1)`` and
+    through the inverse normal CDF: the shape's centre ``x`` and ``y`` and its radius (from
+    :func:`~n2nlib.data.shapes.render_shapes_full`), the colour jitter (the rendered RGB minus
+    the colour's base RGB), and the background (every plain image below every photo one, in
+    random order inside each group).
+
+    Arguments:
+        centers: ``(N, 2)`` shape centres in pixels.
+        radii: ``(N,)`` shape radii.
+        colors: ``(N, 3)`` rendered shape colours.
+        factors: ``(N, 5)`` factor labels.
+        generator: for the random tie-breaking of the background.
+
+    >>> from n2nlib.data.shapes import render_shapes_full, sample_factors
+    >>> f = sample_factors(500, 0, background="mixed")
+    >>> r = render_shapes_full(f)
+    >>> z = known_noise(r.centers, r.radii, r.colors, f)
+    >>> photo = f[:, 4] == 1
+    >>> z.shape, bool(z.mean(0).abs().max() < 0.05), bool(z[~photo, 6].max() < z[photo, 6].min())
+    (torch.Size([500, 7]), True, True)
+    """
+    from n2nlib.data.shapes import COLOR_RGB, FACTORS
+
+    n = len(radii)
+    if n < 2:
+        raise ValueError("known_noise needs at least two images (it ranks them)")
+    base = torch.tensor([COLOR_RGB[c] for c in FACTORS["color"]], dtype=torch.float32)
+    jitter = colors.float() - base[factors[:, 1].long()]
+    photo = (factors[:, 4] == FACTORS["background"].index("photo")).float()
+    columns = [centers[:, 0].float(), centers[:, 1].float(), radii.float(), jitter[:, 0],
+               jitter[:, 1], jitter[:, 2], photo]
+    normal = torch.distributions.Normal(0.0, 1.0)
+    out = []
+    for col in columns:
+        col = col + 1e-3 * torch.rand(n, generator=generator)  # break ties at random
+        ranks = torch.empty(n)
+        ranks[col.argsort()] = torch.arange(n, dtype=torch.float32)
+        out.append(normal.icdf((ranks + 0.5) / n))
+    return torch.stack(out, dim=1)
 
 
 def class_index(shape: Any, color: Any) -> Any:
@@ -149,6 +212,35 @@ def truncated_noise(
     return z * truncation
 
 
+class _Decoder(nn.Module):
+    """BigGAN's generator trunk: FC(cond) → 4×4 map → residual up-blocks with batch norm
+    conditioned on ``cond`` → (non-local block at 16×16) → BN, ReLU, conv to ``out`` channels."""
+
+    def __init__(self, widths: list[int], cond_dim: int, out: int, attention: bool) -> None:
+        super().__init__()
+        levels = len(widths) - 1
+        self.c0 = widths[0]
+        self.gen_z = nn.Linear(cond_dim, widths[0] * 16)
+        self.blocks = nn.ModuleList(
+            UpBlock(widths[i], widths[i + 1], cond_dim) for i in range(levels)
+        )
+        size = 4 * 2**levels
+        self.attention_after = -1
+        if attention and size >= 16:
+            self.attention_after = levels - 1 - int(math.log2(size // 16))
+            self.attention = SelfAttention(widths[self.attention_after + 1])
+        self.out_bn = nn.BatchNorm2d(widths[-1])
+        self.out_conv = nn.Conv2d(widths[-1], out, 3, padding=1)
+
+    def forward(self, cond: Tensor) -> Tensor:
+        x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cond)
+            if i == self.attention_after:
+                x = self.attention(x)
+        return self.out_conv(torch.relu(self.out_bn(x)))
+
+
 class ShapesGenerator(nn.Module):
     r"""A BigGAN-style class-conditional generator of 32×32 shapes images (see the module doc).
 
@@ -169,10 +261,18 @@ class ShapesGenerator(nn.Module):
         max_width: channel cap (the 4×4 map has this many channels).
         encoder_width: stem channels of the training encoder.
         attention: a non-local block after the up-block that reaches 16×16.
-        composite: end with a layered output head — a mask α (sigmoid), a background (tanh) and
-            one foreground colour (a linear map of ``[z̃, h]``), composited as
-            ``α·fg + (1 − α)·bg``, the image model of the shapes renderer — instead of BigGAN's
-            plain ``conv → tanh``.
+        composite: a *layered* generator, the image model of the shapes renderer: a shape layer
+            (a BigGAN trunk on ``[z̃_known, h]`` to a mask α, and one foreground colour, a
+            linear map of the same) composited as ``α·fg + (1 − α)·bg`` over a background
+            layer (a narrower trunk on the photo flag and the free noise dimensions). ``False``:
+            one BigGAN trunk on ``[z̃, h]`` ending in ``conv → tanh``.
+        known_dims: how many leading noise dimensions are given (the Gaussianised renderer
+            parameters of :func:`known_noise`) rather than inferred by the encoder.
+        plain_noise: standard deviation of a fixed per-pixel noise pattern added to the
+            background where the photo flag (the last known dimension) says "plain": the
+            renderer adds such noise (σ = 0.012) to plain backgrounds, a pixel loss cannot
+            learn it (it is unpredictable), and without it a smooth dark background does not
+            look like the data's (the attribute classifier calls it a photo).
         classes: class names (default :func:`class_names`, the 40 shape × colour pairs).
     """
 
@@ -186,6 +286,8 @@ class ShapesGenerator(nn.Module):
         encoder_width: int = 16,
         attention: bool = True,
         composite: bool = True,
+        known_dims: int = N_KNOWN,
+        plain_noise: float = 0.012,
         classes: list[str] | None = None,
     ) -> None:
         super().__init__()
@@ -206,27 +308,29 @@ class ShapesGenerator(nn.Module):
             "size": size, "z_dim": z_dim, "embed_dim": embed_dim, "width": width,
             "max_width": max_width, "encoder_width": encoder_width,
             "attention": bool(attention), "composite": bool(composite),
+            "known_dims": known_dims, "plain_noise": float(plain_noise),
             "classes": self.classes,
         }
         widths = [min(width * 2**i, max_width) for i in range(levels + 1)][::-1]  # 4×4 first
-        cond_dim = z_dim + embed_dim
         self.embeddings = nn.Linear(self.num_classes, embed_dim, bias=False)  # W
         nn.init.normal_(self.embeddings.weight, std=1.0)
-        self.gen_z = nn.Linear(cond_dim, widths[0] * 16)
-        self.blocks = nn.ModuleList(
-            UpBlock(widths[i], widths[i + 1], cond_dim) for i in range(levels)
-        )
-        self.attention_after = -1
-        if attention and size >= 16:
-            self.attention_after = levels - 1 - int(math.log2(size // 16))
-            self.attention = SelfAttention(widths[self.attention_after + 1])
-        self.out_bn = nn.BatchNorm2d(widths[-1])
         self.composite = bool(composite)
-        self.out_conv = nn.Conv2d(widths[-1], 4 if composite else 3, 3, padding=1)
+        if not 0 <= known_dims < z_dim:
+            raise ValueError(f"known_dims must be in [0, z_dim), got {known_dims}")
+        # the background layer sees the free dimensions and the last known one (the photo flag)
+        self._bg_start = max(known_dims - 1, 0)
         if composite:
-            self.foreground = nn.Linear(cond_dim, 3)
-        self.c0 = widths[0]
-        self.encoder = Encoder(size, 3, z_dim, encoder_width, max_width)
+            shape_cond = (known_dims or z_dim) + embed_dim
+            self.shape_layer = _Decoder(widths, shape_cond, 1, attention)
+            self.foreground = nn.Linear(shape_cond, 3)
+            bg_widths = [max(w // 2, 4) for w in widths]
+            self.background_layer = _Decoder(bg_widths, z_dim - self._bg_start, 3, False)
+            pattern = torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
+            self.register_buffer("pixel_noise", pattern * float(plain_noise))
+        else:
+            self.decoder = _Decoder(widths, z_dim + embed_dim, 3, attention)
+        self.known_dims = known_dims
+        self.encoder = Encoder(size, 3, z_dim - known_dims, encoder_width, max_width)
         self.log_gamma = nn.Parameter(torch.zeros(()))
 
     # -- BigGAN's interface --------------------------------------------------------------------
@@ -291,20 +395,20 @@ class ShapesGenerator(nn.Module):
         ``"background"`` ``(B, 3, S, S)``."""
         check_latent(z, self.dim, "the latent [z̃, h] given to decode")
         device, dtype = model_device_dtype(self)
-        cond = z.to(device, dtype)
-        x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
-        for i, block in enumerate(self.blocks):
-            x = block(x, cond)
-            if i == self.attention_after:
-                x = self.attention(x)
-        x = self.out_conv(torch.relu(self.out_bn(x)))
+        z = z.to(device, dtype)
         if not self.composite:
-            return {"image": (torch.tanh(x) + 1.0) / 2.0}
-        alpha = torch.sigmoid(x[:, :1])
-        background = (torch.tanh(x[:, 1:]) + 1.0) / 2.0
-        foreground = torch.sigmoid(self.foreground(cond))
+            return {"image": (torch.tanh(self.decoder(z)) + 1.0) / 2.0}
+        noise, h = z[:, : self.z_dim], z[:, self.z_dim :]
+        shape_cond = torch.cat([noise[:, : self.known_dims or self.z_dim], h], dim=1)
+        alpha_logits = self.shape_layer(shape_cond)
+        alpha = torch.sigmoid(alpha_logits)
+        foreground = torch.sigmoid(self.foreground(shape_cond))
+        background = (torch.tanh(self.background_layer(noise[:, self._bg_start :])) + 1.0) / 2.0
+        if self.known_dims == N_KNOWN:
+            plain = (noise[:, N_KNOWN - 1] <= 0).to(background.dtype)[:, None, None, None]
+            background = background + plain * self.pixel_noise
         image = alpha * foreground[:, :, None, None] + (1.0 - alpha) * background
-        return {"image": image, "alpha_logits": x[:, :1], "foreground": foreground,
+        return {"image": image, "alpha_logits": alpha_logits, "foreground": foreground,
                 "background": background}
 
     def decode(self, z: Tensor) -> Tensor:
@@ -322,18 +426,23 @@ class ShapesGenerator(nn.Module):
         return check_images(images, 3, self.size, device=device, dtype=dtype)
 
     def noise_distribution(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        r""":math:`q(\tilde z \mid y)`: ``(mean, logvar)`` of the noise that made ``images``."""
+        r""":math:`q(\tilde z_{bg} \mid y)`: ``(mean, logvar)`` of the noise dimensions the
+        encoder infers (the last ``z_dim - known_dims``)."""
         return self.encoder(self._images(images))
 
-    def infer_noise(self, images: Tensor) -> Tensor:
-        r"""The posterior mean of :math:`\tilde z` for ``images`` (what the class leaves open)."""
-        return self.noise_distribution(images)[0]
-
     def forward(
-        self, images: Tensor, labels: Any, sample: bool = True,
+        self, images: Tensor, labels: Any, known: Tensor | None = None, sample: bool = True,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
-        """Encode the noise, sample it (or take the mean), decode with the true class.
+        """Encode the free noise, sample it (or take the mean), decode with the true class and
+        the known noise.
+
+        Arguments:
+            images: ``(B, 3, S, S)`` in [0, 1].
+            labels: class indices ``(B,)``.
+            known: the known noise ``(B, known_dims)`` (:func:`known_noise`).
+            sample: sample the free noise (else its posterior mean).
+            generator: for the sample.
 
         Returns:
             ``(reconstruction, mean, logvar, layers)`` (``layers`` as :meth:`layers`).
@@ -344,6 +453,11 @@ class ShapesGenerator(nn.Module):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device,
                               dtype=mean.dtype)
             noise = mean + torch.exp(0.5 * logvar) * eps
+        if self.known_dims:
+            if known is None or known.shape != (noise.shape[0], self.known_dims):
+                raise ValueError(f"known must be (B, {self.known_dims}): the Gaussianised "
+                                 f"renderer parameters of known_noise()")
+            noise = torch.cat([known.to(noise), noise], dim=1)
         out = self.layers(torch.cat([noise, self.embed(labels)], dim=1))
         return out["image"], mean, logvar, out
 
@@ -357,16 +471,17 @@ class GeneratorObjective:
     """The conditional-VAE loss of :class:`ShapesGenerator`, for the zoo's expert loop.
 
     ``[Σ_pixels |y − ŷ|/γ + log γ + kl_weight · KL(q(z̃|y) ‖ N(0, I))] / n_pixels`` (Eq. 14 of
-    the autoencoder, with the true class given to the decoder). ``kl_weight = 1`` is the ELBO:
-    the weight that makes prior samples look like the data. Batches hold ``"image"`` and
-    ``"factors"`` (the class is read from the shape and colour columns), and ``"mask"`` for
-    the mask term.
+    the autoencoder, with the true class given to the decoder), plus ``mask_weight`` times a
+    binary cross-entropy between the shape layer's α and the renderer's shape mask.
+    ``kl_weight = 1`` is the ELBO: the weight that makes prior samples look like the data.
+    Batches hold ``"image"``, ``"factors"`` (the class is read from the shape and colour
+    columns), ``"known"`` (the known noise, :func:`known_noise`) and ``"mask"``.
 
     Arguments:
         kl_weight: weight of the KL term.
         pixel: ``"l1"`` or ``"l2"``.
-        mask_weight: weight of a binary cross-entropy between the composite head's α and the
-            renderer's shape mask (0: off) — the shapes data knows where the shape is.
+        mask_weight: weight of the mask term (0: off) — the shapes data knows where the shape
+            is, so the shape layer learns its outline directly.
     """
 
     kl_weight: float = 1.0
@@ -377,7 +492,7 @@ class GeneratorObjective:
                  ) -> tuple[Tensor, dict[str, float]]:
         images = batch["image"]
         labels = class_index(batch["factors"][:, 0], batch["factors"][:, 1])
-        recon, mean, logvar, layers = model(images, labels)
+        recon, mean, logvar, layers = model(images, labels, batch.get("known"))
         parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
                          self.pixel)
         logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
