@@ -4,6 +4,7 @@
     python -m n2nlib.zoo card NAME                     one model card (markdown)
     python -m n2nlib.zoo train NAME|all [--fast] [--out DIR] [--threads N] [--seed S]
     python -m n2nlib.zoo verify                        check every weights file's sha256
+    python -m n2nlib.zoo table                         markdown table of all cards
     python -m n2nlib.zoo evaluate NAME [--n N] [--write] [--out DIR]
 
 ``train`` without ``--out`` rewrites the shipped weights and registry entry (a full run); with
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", default=None)
     p_train.add_argument("--no-progress", action="store_true")
     sub.add_parser("verify", help="check the sha256 of every shipped weights file")
+    sub.add_parser("table", help="a markdown table of every card (for benchmarks/RESULTS.md)")
     p_eval = sub.add_parser("evaluate", help="measure an expert on held-out data")
     p_eval.add_argument("name")
     p_eval.add_argument("--n", type=int, default=None, help="held-out examples")
@@ -53,11 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for name in zoo.available():
             c = zoo.card(name)
-            quality = ", ".join(f"{k}={v:.4g}" for k, v in c.quality.items() if "/" not in k)
+            shown = {k: v for k, v in c.quality.items() if "/" not in k} or c.quality
+            quality = ", ".join(f"{k}={v:.4g}" for k, v in shown.items())
             print(f"{name:20s} {c.kind:11s} dim={c.dim:<5d} {c.train_seconds:6.0f} s  {quality}")
         return 0
     if args.command == "card":
         print(zoo.card(args.name).to_markdown())
+        return 0
+    if args.command == "table":
+        print(zoo.cards_table())
         return 0
     if args.command == "verify":
         bad = 0
