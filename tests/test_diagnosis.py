@@ -216,8 +216,9 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
         assert s.fd >= 0 and 0 <= s.to_input <= 1 and s.f_error >= 0 and s.n_images == 32
     assert run.samples["cinn"].shape == run.samples["mlp"].shape == (6, 1, 8, 8)
     rows = dg.sample_sheet(test, [run], n_samples=3)
-    assert list(rows) == ["input x", "conv2"] and rows["conv2"].shape == (8, 1, 8, 8)
-    assert torch.equal(rows["input x"][4], test[1])  # input 1 starts the second block
+    assert list(rows) == ["conv2"] and rows["conv2"].shape == (2 * 6 - 1, 1, 8, 8)
+    assert torch.equal(rows["conv2"][6], test[1])  # input 1 starts the second block
+    assert torch.equal(rows["conv2"][4], run.samples["mlp"][0])  # after x and 3 cINN samples
     md = dg.table([run], measure="f fc", reference={"fd_reconstruction": 0.1,
                                                      "fd_mean_image": 1.0},
                   expert_seconds=10.0)

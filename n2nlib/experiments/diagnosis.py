@@ -307,7 +307,7 @@ class LayerRun:
         cond_shape: shape of :math:`z_\\Phi` at this depth.
         cinn, mlp: the trained translators (a :class:`~n2nlib.Net2Net` and an
             :class:`~n2nlib.baselines.MLPTranslator`).
-        seconds: training seconds ``{"cinn": …, "mlp": …}``.
+        seconds: training seconds ``{"cinn": …, "mlp": …}`` (with 5 held-out evaluations).
         nll: held-out NLL per translator (nats per code; the MLP's is that of a unit-variance
             Gaussian around its prediction).
         scores: ``{"cinn": Scores, "mlp": Scores}``.
@@ -381,7 +381,6 @@ def diagnose_layer(
     from n2nlib.baselines import MLPTranslator
     from n2nlib.flows import ConditionalINN
     from n2nlib.net2net import Net2Net
-    from n2nlib.train import evaluate as eval_nll
 
     source = LayerExpert(model, layer, pool=pool)
     pairs = layer_pairs(source, train_images, targets, progress=progress)
@@ -396,11 +395,11 @@ def diagnose_layer(
     seconds, nll = {}, {}
     for name, translator, n_steps in (("cinn", n2n, steps), ("mlp", mlp, mlp_steps or steps)):
         began = time.perf_counter()
-        translator.fit(pairs, steps=n_steps, batch_size=batch_size, lr=lr, seed=seed,
-                       progress=progress, desc=f"{name.upper()} {layer}")
+        history = translator.fit(pairs, steps=n_steps, batch_size=batch_size, lr=lr, seed=seed,
+                                 eval_data=held_pairs, eval_every=max(1, n_steps // 5),
+                                 progress=progress, desc=f"{name.upper()} {layer}")
         seconds[name] = time.perf_counter() - began
-        net = translator.cinn if name == "cinn" else translator.mlp
-        nll[name] = eval_nll(net, held_pairs, seed=seed)
+        nll[name] = history.final_eval_nll
     scores, samples = {}, {}
     for name, translator in (("cinn", n2n), ("mlp", mlp)):
         scores[name] = evaluate(translator, test_images, features=features,
@@ -455,15 +454,14 @@ def table(runs: Sequence[LayerRun], *, title: str = "", reference: dict[str, flo
           expert_seconds: float | None = None, measure: str = "") -> str:
     """The measured numbers as a markdown table (one row per depth and translator)."""
     head = (f"| depth | z_Φ shape | translator | FD ({measure or 'features'}) ↓ | diversity | "
-            f"to input | f-error | held-out NLL | train s |")
-    lines = ([f"**{title}**", ""] if title else []) + [head, "|" + "---|" * 9]
+            f"to input | f-error | train s |")
+    lines = ([f"**{title}**", ""] if title else []) + [head, "|" + "---|" * 8]
     for r in runs:
         shape = "×".join(map(str, r.cond_shape))
         for name, label in (("cinn", "cINN"), ("mlp", "MLP")):
             s = r.scores[name]
             lines.append(f"| {r.layer} | {shape} | {label} | {s.fd:.3f} | {s.diversity:.4f} | "
-                         f"{s.to_input:.4f} | {s.f_error:.3f} | {r.nll[name]:.2f} | "
-                         f"{r.seconds[name]:.0f} |")
+                         f"{s.to_input:.4f} | {s.f_error:.3f} | {r.seconds[name]:.0f} |")
     notes = []
     if reference:
         notes.append(f"FD of g's reconstructions {reference['fd_reconstruction']:.3f} (floor), "
@@ -530,28 +528,28 @@ def cost_table(results: dict[str, Sequence[LayerRun]], experts: dict[str, Sequen
 
 def sample_sheet(inputs: Tensor, runs: Sequence[LayerRun], n_samples: int,
                  n_show: int | None = None) -> dict[str, Tensor]:
-    """Rows of pictures for :func:`n2nlib.plots.image_rows`, one block of columns per input:
-    the ``n_samples`` cINN samples, then the MLP's output. The first row holds the inputs
-    (at the start of each block, blanks elsewhere); then one row per depth.
+    """Rows of pictures for :func:`n2nlib.plots.image_rows`, one row per depth and one block of
+    columns per input: the input ``x``, its ``n_samples`` cINN samples, the MLP's output, and a
+    blank separator.
 
     Arguments:
         inputs: the held-out inputs whose samples the runs kept (``LayerRun.samples``).
         runs: the depths.
         n_samples: samples per input kept in the runs.
-        n_show: how many inputs (default: all kept).
+        n_show: how many inputs (default: all whose samples the runs kept).
 
     Returns:
-        ``{row label: images (n_show * (n_samples + 1), C, H, W)}``.
+        ``{depth: images (n_show * (n_samples + 3), C, H, W)}``.
     """
-    n_show = n_show or len(inputs)
+    kept = len(runs[0].samples["cinn"]) // n_samples if runs else 0
+    n_show = min(n_show or kept, kept, len(inputs))
     inputs = inputs[:n_show].float().cpu()
     blank = torch.ones_like(inputs[:1])
-    rows = {"input x": torch.cat([torch.cat([inputs[i : i + 1]] + [blank] * n_samples)
-                                  for i in range(n_show)])}
+    rows = {}
     for r in runs:
         blocks = []
         for i in range(n_show):
-            blocks.append(r.samples["cinn"][i * n_samples : (i + 1) * n_samples])
-            blocks.append(r.samples["mlp"][i * n_samples : i * n_samples + 1])
-        rows[r.layer] = torch.cat(blocks)
+            blocks += [inputs[i : i + 1], r.samples["cinn"][i * n_samples : (i + 1) * n_samples],
+                       r.samples["mlp"][i * n_samples : i * n_samples + 1], blank]
+        rows[r.layer] = torch.cat(blocks[:-1])
     return rows
