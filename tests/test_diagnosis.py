@@ -260,3 +260,51 @@ def test_summary_and_cost_tables():
     costs = cost_table({"toy": runs}, {"toy": [name]})
     seconds = zoo.card(name).train_seconds
     assert f"| toy | {name} ({seconds:.0f} s) | {seconds:.0f} | 30 | 5 |" in costs
+
+
+# -- the claim itself, at a reduced bar, with the zoo's digits experts ---------------------------
+
+
+def _zoo_has(*names: str) -> bool:
+    from n2nlib import zoo
+
+    try:
+        for name in names:
+            zoo.verify(name)
+    except Exception:  # noqa: BLE001 - missing registry entry or weights: skip
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _zoo_has("digits-classifier", "digits-ae"),
+                    reason="the zoo's digits experts are not there")
+def test_the_mlp_falls_behind_with_depth_on_real_digits():
+    from n2nlib import zoo
+    from n2nlib.experiments import diagnosis as dg
+
+    torch.set_default_dtype(torch.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        setting = dg.SETTINGS["digits"]
+        f, g = zoo.load(setting.expert, "cpu"), zoo.load(setting.target, "cpu")
+        train, test = dg.load_images(setting, "train"), dg.load_images(setting, "test", 200)
+        features = dg.feature_extractor(f, setting.measure_layer)
+        real = features(test)
+        targets = dg.encode_targets(g, train, progress=False)
+        runs = [dg.diagnose_layer(f, layer, g, train, targets, test, features=features,
+                                  real_features=real, steps=150, cinn_kwargs={"n_blocks": 4},
+                                  mlp_kwargs={"hidden": 128, "n_layers": 4}, n_diversity=32,
+                                  n_eval_nll=64, device="cpu", progress=False, seed=0)
+                for layer in ("conv1", "argmax")]
+    finally:
+        torch.set_num_threads(threads)
+    early, last = (r.scores for r in runs)
+    # the last layer: the MLP's mean images are far from the data, the cINN's samples are not
+    assert last["mlp"].fd > 2 * last["cinn"].fd
+    t = dg.trend(runs)
+    assert t["grows"] and t["cinn_wins_last"]
+    # early layers pin the image down, the argmax leaves it open
+    assert last["cinn"].diversity > 2 * early["cinn"].diversity
+    assert early["cinn"].to_input < last["cinn"].to_input
+    assert early["mlp"].diversity == last["mlp"].diversity == 0.0
