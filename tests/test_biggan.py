@@ -40,6 +40,11 @@ def tiny_folder(tmp_path_factory):
     for name, buf in model.named_buffers():
         if name.endswith("running_vars"):
             buf.uniform_(0.5, 2.0)
+    # the package leaves its last (unconditional) batch norm's affine parameters uninitialised
+    # (torch.Tensor(n)): the real checkpoints fill them, a random tiny model must do it here
+    with torch.no_grad():
+        model.generator.bn.weight.fill_(1.0)
+        model.generator.bn.bias.zero_()
     folder = tmp_path_factory.mktemp("biggan-tiny")
     bg.save_biggan(model, folder)
     return folder, model
