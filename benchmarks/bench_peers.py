@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -294,7 +295,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
         except ImportError as err:
             print(f"# {name}: not measured ({err}); pip install -e '.[bench]'")
             continue
-        print(f"# {name}: {rows[-1].step_ms:.0f} ms/step", file=sys.stderr, flush=True)
+        r = rows[-1]  # each row as soon as it is measured (a long run can be cut short)
+        print(f"# {name}: {r.step_ms:.0f} ms/step, {r.samples_per_s:.2f} samples/s, "
+              f"{r.fraction_of_matmul:.3f} of matmul ({r.matmul_gflop_s:.1f} GFLOP/s), "
+              f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     header = (f"# {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
               f"dim {args.dim}, cond {args.cond}, {args.blocks} blocks, hidden {8 * args.dim}, "
               f"batch {args.batch}, median of {args.steps} steps after {args.warmup}")
