@@ -226,11 +226,11 @@ class DequantizedGenerator(nn.Module):
         vae: a trained :class:`DequantizationVAE` of the generator's class embeddings.
 
     >>> from n2nlib.experts.generator import ShapesGenerator
-    >>> g = ShapesGenerator(z_dim=4, embed_dim=6, width=4, max_width=8, encoder_width=4)
+    >>> g = ShapesGenerator(z_dim=10, embed_dim=6, width=4, max_width=8, encoder_width=4)
     >>> target = DequantizedGenerator(g, DequantizationVAE(6, hidden=8, n_layers=1))
     >>> z = target.encode((g.sample_noise(2), torch.tensor([3, 7])))
     >>> z.shape, target.decode(z).shape
-    (torch.Size([2, 10]), torch.Size([2, 3, 32, 32]))
+    (torch.Size([2, 16]), torch.Size([2, 3, 32, 32]))
     """
 
     def __init__(self, generator: nn.Module, vae: DequantizationVAE) -> None:
