@@ -22,11 +22,13 @@ from n2nlib.experts.classifiers import AttributeClassifier, DigitsClassifier, Se
 from n2nlib.zoo.training import (
     AutoencoderObjective,
     CrossEntropyObjective,
+    FeatureDistance,
     augment_flip_shapes,
     augment_shift,
     fit_expert,
     lowres,
 )
+
 
 @pytest.fixture(autouse=True)
 def _float32():
@@ -49,7 +51,7 @@ def test_autoencoder_shapes_and_range(size, channels):
     assert torch.equal(ae.encode(x), mean)
     y = ae.decode(torch.randn(3, 6) * 5)
     assert y.shape == x.shape
-    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert float(y.detach().min()) >= 0.0 and float(y.detach().max()) <= 1.0
     recon, m, lv = ae(x, sample=False)
     assert torch.allclose(recon, ae.decode(m))
 
@@ -125,7 +127,7 @@ def test_reconstruction_nll_is_eq_18_and_gamma_optimum():
         opt.zero_grad()
         reconstruction_nll(y, r, lg).mean().backward()
         opt.step()
-    assert abs(float(lg.exp()) - float((y - r).abs().mean())) < 2e-3
+    assert abs(float(lg.detach().exp()) - float((y - r).abs().mean())) < 2e-3
     with pytest.raises(ValueError, match="pixel"):
         reconstruction_nll(y, r, log_gamma, "vgg")
 
@@ -140,6 +142,24 @@ def test_vae_loss_trains_gamma_and_both_networks():
     assert ae.log_gamma.grad is not None
     assert ae.encoder.head.weight.grad.abs().sum() > 0
     assert ae.decoder.out_conv.weight.grad.abs().sum() > 0
+
+
+def test_perceptual_distance_is_added_per_pixel_and_has_gradients():
+    y, r = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    extra = torch.tensor([0.5, 0.0])
+    with_extra = reconstruction_nll(y, r, torch.zeros(()), "l2", extra)
+    assert torch.allclose(with_extra - reconstruction_nll(y, r, torch.zeros(()), "l2"),
+                          torch.tensor([0.5 * 48, 0.0]))
+    seg = as_expert(Segmenter(width=4))
+    distance = FeatureDistance(seg, ["enc1", "bottleneck"])
+    x = torch.rand(3, 3, 32, 32)
+    recon = torch.rand(3, 3, 32, 32, requires_grad=True)
+    d = distance(x, recon)
+    assert d.shape == (3,) and bool((d > 0).all())
+    assert torch.allclose(distance(x, x), torch.zeros(3), atol=1e-6)
+    d.sum().backward()
+    assert recon.grad is not None and recon.grad.abs().sum() > 0
+    assert seg.features_at(x, ["enc2", "enc1"])["enc2"].shape == (3, 8, 16, 16)
 
 
 def test_adaptive_weight_balances_gradients_eq_17():

@@ -164,3 +164,39 @@ def test_evaluate_transfer_reads_the_background_head():
     assert out["target_accuracy"] == 0.75
     assert out["shape"] == 0.75 and out["color"] == 0.75 and out["position"] == 1.0
     assert out["content"] == 0.5
+    assert out["content_csp"] == 0.75  # only image 2 (colour) fails; image 3 fails on shape
+
+
+def test_decoded_domain_classifier_reads_reconstructions():
+    """A toy 'autoencoder' that blurs: the classifier is fitted on its reconstructions and
+    tells bright-background images from dark ones."""
+    import torch.nn.functional as F
+
+    def encode(y):
+        return F.avg_pool2d(y, 8).flatten(1)
+
+    def decode(z):
+        return F.interpolate(z.view(-1, 3, 2, 2), size=(16, 16), mode="bilinear",
+                             align_corners=False)
+
+    ae = as_expert(encode, dim=12, decode=decode)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(2).repeat_interleave(100)
+    images = (0.2 + 0.5 * labels[:, None, None, None]
+              + 0.1 * torch.rand(200, 3, 16, 16, generator=g)).clamp(0, 1)
+    probe = unpaired.fit_domain_classifier(ae, images, labels)
+    assert torch.equal(probe.predict(unpaired.reconstruct(ae, images)), labels)
+    assert probe.features(images[:3]).shape == (3, 12 + 3 * 64)
+    with pytest.raises(ValueError, match="same length"):
+        unpaired.fit_domain_classifier(ae, images, labels[:5])
+    out = unpaired.evaluate_transfer(_Reader(), torch.zeros(4, 2), torch.zeros(4, 5).long(), 1,
+                                     domain_classifier=_Constant(1))
+    assert out["target_accuracy_decoded"] == 1.0
+
+
+class _Constant:
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, images):
+        return torch.full((len(images),), self.value)

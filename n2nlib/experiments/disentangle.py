@@ -198,14 +198,23 @@ def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
 
 
 @torch.no_grad()
-def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256,
-             progress: bool = True) -> Tensor:
-    r""":math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Theta(y)) \mid \Theta(x)))` per pair.
+def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, deformation: RandomDeformation | None = None,
+             seed: int = 0, batch_size: int = 256, progress: bool = True) -> Tensor:
+    r"""Shape of ``y``, appearance of ``x``, per pair.
+
+    Without ``deformation`` (the paper's supplement C):
+    :math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Theta(y)) \mid \Theta(x)))`.
+    With it, the conditions are read from deformed copies, as in training:
+    :math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \Theta(d(y))) \mid \Theta(d'(x))))`
+    (``Net2Net.transfer(y, d'(x), x=d(y))``) — the condition then looks like the ones τ was
+    trained on, and it still carries only what d keeps.
 
     Arguments:
         n2n: the trained :class:`~n2nlib.Net2Net` (source = target = the autoencoder).
         ys: shape sources ``(N, 3, S, S)``.
         xs: appearance sources ``(N, 3, S, S)`` (or one, for every ``y``).
+        deformation: read the conditions from ``deformation(ys)`` and ``deformation(xs)``.
+        seed: seed of those deformations.
         batch_size: pairs per call.
         progress: show a progress bar (for more than one batch).
 
@@ -218,24 +227,36 @@ def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, batch_size: int = 256,
         xs = xs.expand(ys.shape[0], -1, -1, -1)
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"ys and xs must pair up, got {ys.shape[0]} and {xs.shape[0]} images")
+    cond_y = cond_x = None
+    if deformation is not None:
+        cond_y = deformation(ys, seed=seed).clamp_(0.0, 1.0)
+        cond_x = deformation(xs.contiguous(), seed=seed + 1).clamp_(0.0, 1.0)
     starts = range(0, ys.shape[0], batch_size)
     bar = tqdm(starts, desc="transferring", disable=not progress or len(starts) < 2, leave=False)
-    return torch.cat([n2n.transfer(ys[i : i + batch_size], xs[i : i + batch_size]).cpu()
-                      for i in bar])
+    out = []
+    for i in bar:
+        j = slice(i, i + batch_size)
+        if deformation is None:
+            out.append(n2n.transfer(ys[j], xs[j]).cpu())
+        else:
+            out.append(n2n.transfer(ys[j], cond_x[j], x=cond_y[j]).cpu())
+    return torch.cat(out)
 
 
 @torch.no_grad()
-def transfer_grid(n2n: Any, shape_sources: Tensor, appearance_sources: Tensor) -> Tensor:
+def transfer_grid(n2n: Any, shape_sources: Tensor, appearance_sources: Tensor, *,
+                  deformation: RandomDeformation | None = None, seed: int = 0) -> Tensor:
     """All combinations: row ``r``, column ``c`` is the shape of ``shape_sources[r]`` with the
     appearance of ``appearance_sources[c]`` (Fig. S1's layout).
 
     Returns:
-        ``(R · C, 3, S, S)`` in row-major order (``plots.image_grid(out, nrow=C)``).
+        ``(R · C, 3, S, S)`` in row-major order (``plots.image_grid(out, nrow=C)``);
+        ``deformation`` and ``seed`` as in :func:`transfer`.
     """
     r, c = shape_sources.shape[0], appearance_sources.shape[0]
     ys = shape_sources.repeat_interleave(c, dim=0)
     xs = appearance_sources.repeat(r, 1, 1, 1)
-    return transfer(n2n, ys, xs, progress=False)
+    return transfer(n2n, ys, xs, deformation=deformation, seed=seed, progress=False)
 
 
 @dataclass
@@ -278,7 +299,7 @@ class DisentangleScores:
 @torch.no_grad()
 def evaluate(
     n2n: Any, classifier: Any, pairs: HeldOutPairs, *, transfers: Tensor | None = None,
-    goal: float = 0.85, batch_size: int = 256,
+    deformation: RandomDeformation | None = None, goal: float = 0.85, batch_size: int = 256,
 ) -> DisentangleScores:
     """Measure the transfer of shape and appearance on held-out pairs.
 
@@ -287,6 +308,7 @@ def evaluate(
         classifier: the attribute classifier (``predict(images) -> {factor: labels}``).
         pairs: from :func:`held_out_pairs`.
         transfers: reuse these ``y*`` (from :func:`transfer`) instead of computing them.
+        deformation: compute them with conditions from deformed copies (see :func:`transfer`).
         goal: the bar for the wanted source.
         batch_size: images per call.
 
@@ -296,7 +318,8 @@ def evaluate(
     from n2nlib.data import FACTOR_NAMES
 
     if transfers is None:
-        transfers = transfer(n2n, pairs.ys, pairs.xs, batch_size=batch_size)
+        transfers = transfer(n2n, pairs.ys, pairs.xs, deformation=deformation,
+                             batch_size=batch_size)
     pred = classifier.predict(transfers)
     names = [n for n in FACTOR_NAMES if n in pred]
     from_y = metrics.accuracy_per_factor(pred, pairs.y_factors, names=list(FACTOR_NAMES))

@@ -101,7 +101,7 @@ def nearest(images: Tensor, size: int) -> Tensor:
 @torch.no_grad()
 def sample(
     n2n: Any, low_res: Tensor, n_samples: int = 4, temperature: float = 1.0, *,
-    seed: int = 0, batch_size: int = 256,
+    seed: int = 0, batch_size: int = 128, progress: bool = False,
 ) -> Tensor:
     """Superresolved samples :math:`\\Lambda(\\tau(v \\mid \\Phi(x)))`, ``n_samples`` per input.
 
@@ -112,16 +112,20 @@ def sample(
         temperature: standard deviation of the residuals ``v`` (0: one deterministic output).
         seed: seed of the residuals (the same seed gives the same samples).
         batch_size: inputs per call.
+        progress: show a progress bar over the batches.
 
     Returns:
         ``(B * n_samples, 3, H, W)`` on the CPU, in ``repeat_interleave`` order (the samples
         of input ``i`` are rows ``i * n_samples … (i + 1) * n_samples - 1``).
     """
-    generator = torch.Generator(device=n2n.device).manual_seed(seed)
+    from tqdm.auto import tqdm
+
+    generator = torch.Generator().manual_seed(seed)
+    starts = range(0, len(low_res), batch_size)
     out = [
         n2n.translate(low_res[i : i + batch_size], n_samples=n_samples,
                       temperature=temperature, generator=generator).cpu()
-        for i in range(0, len(low_res), batch_size)
+        for i in tqdm(starts, desc=f"sampling (T={temperature:g})", disable=not progress)
     ]
     return torch.cat(out)
 

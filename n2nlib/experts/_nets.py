@@ -8,6 +8,8 @@ torch.Size([2, 16, 8, 8])
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -168,6 +170,18 @@ class TappedMixin:
     def _prepare(self, images: object) -> Tensor:
         device, dtype = model_device_dtype(self)  # type: ignore[arg-type]
         return check_images(images, self.channels, self.size, device=device, dtype=dtype)
+
+    def features_at(self, images: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        """Several taps in one pass: ``{layer: (B, C, H, W) or (B, D)}``, unflattened.
+
+        Arguments:
+            images: ``(B, C, S, S)`` in [0, 1].
+            layers: names from ``taps``.
+        """
+        layers = [self._check_tap(layer) for layer in layers]
+        deepest = max(layers, key=self.taps.index)
+        out = self._run(self._prepare(images), until=deepest)
+        return {layer: out[layer] for layer in layers}
 
     def features(
         self, images: Tensor, layer: str | None = None, *, flatten: bool = True,

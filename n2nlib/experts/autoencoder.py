@@ -267,6 +267,10 @@ class Autoencoder(nn.Module):
         n_pseudo_classes: softmax size in the decoder (BigGAN's 1000 classes; default 100).
         embed_dim: size of the embedded pseudo-class vector ``h``.
         attention: use the decoder's non-local block (for ``size ≥ 16``).
+        init_log_gamma: the initial ``log γ``. Adam moves a scalar by about the learning rate
+            per step, so ``γ`` should start near the pixel error of a good reconstruction
+            (``e^-3 ≈ 0.05``); starting at ``γ = 1`` it would still be far too large after a
+            short training, which weighs the KL term up and blurs the reconstructions.
 
     Attributes:
         log_gamma: the learnable log output variance ``log γ`` of Eq. (14), a scalar.
@@ -288,6 +292,7 @@ class Autoencoder(nn.Module):
         n_pseudo_classes: int = 100,
         embed_dim: int = 64,
         attention: bool = True,
+        init_log_gamma: float = -3.0,
     ) -> None:
         super().__init__()
         _levels(size)
@@ -305,12 +310,13 @@ class Autoencoder(nn.Module):
             "size": size, "channels": channels, "dim": dim, "width": width,
             "max_width": max_width, "blocks": blocks, "n_pseudo_classes": n_pseudo_classes,
             "embed_dim": embed_dim, "attention": bool(attention),
+            "init_log_gamma": float(init_log_gamma),
         }
         self.encoder = Encoder(size, channels, dim, width, max_width, blocks)
         self.decoder = Decoder(
             size, channels, dim, width, max_width, n_pseudo_classes, embed_dim, attention
         )
-        self.log_gamma = nn.Parameter(torch.zeros(()))
+        self.log_gamma = nn.Parameter(torch.tensor(float(init_log_gamma)))
 
     @property
     def gamma(self) -> float:
@@ -393,9 +399,17 @@ def kl_to_standard_normal(mean: Tensor, logvar: Tensor) -> Tensor:
 
 
 def reconstruction_nll(
-    images: Tensor, recon: Tensor, log_gamma: Tensor, pixel: str = "l1"
+    images: Tensor,
+    recon: Tensor,
+    log_gamma: Tensor,
+    pixel: str = "l1",
+    extra: Tensor | None = None,
 ) -> Tensor:
-    """Eq. (18) per sample: ``Σ_pixels |y − ŷ| / γ + log γ`` (or the squared distance), ``(B,)``.
+    """Eq. (18) per sample: ``Σ_pixels (d(y, ŷ) / γ + log γ)``, ``(B,)``.
+
+    The distance ``d`` is per pixel ``|y − ŷ|`` or ``(y − ŷ)²``, plus ``extra`` — a per-image
+    (e.g. perceptual) distance added to every pixel, as the perceptual term is in the paper's
+    autoencoder code.
 
     Arguments:
         images: targets ``(B, ...)``.
@@ -403,6 +417,7 @@ def reconstruction_nll(
         log_gamma: the scalar ``log γ``.
         pixel: ``"l1"`` or ``"l2"`` (the paper uses a VGG perceptual distance, not available
             offline).
+        extra: ``(B,)`` distances added to each pixel's distance, or ``None``.
 
     >>> reconstruction_nll(torch.ones(1, 4), torch.zeros(1, 4), torch.zeros(()))
     tensor([4.])
@@ -413,7 +428,10 @@ def reconstruction_nll(
         dist = (images - recon).pow(2)
     else:
         raise ValueError(f"pixel must be 'l1' or 'l2', got {pixel!r}")
-    return (dist / log_gamma.exp() + log_gamma).flatten(1).sum(dim=1)
+    dist = dist.flatten(1)
+    if extra is not None:
+        dist = dist + extra.reshape(-1, 1)
+    return (dist / log_gamma.exp() + log_gamma).sum(dim=1)
 
 
 def vae_loss(
@@ -424,8 +442,12 @@ def vae_loss(
     log_gamma: Tensor,
     kl_weight: float = 1.0,
     pixel: str = "l1",
+    extra: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """The autoencoder loss of Eq. (14), averaged over the batch.
+
+    ``extra`` is a per-image distance ``(B,)`` added to every pixel's (see
+    :func:`reconstruction_nll`).
 
     Returns:
         ``{"loss", "nll", "kl", "rec"}``: ``loss = nll + kl_weight · kl``; ``nll`` is Eq. (18)
@@ -436,7 +458,7 @@ def vae_loss(
     >>> float(out["loss"])
     0.0
     """
-    nll = reconstruction_nll(images, recon, log_gamma, pixel).mean()
+    nll = reconstruction_nll(images, recon, log_gamma, pixel, extra).mean()
     kl = kl_to_standard_normal(mean, logvar).mean()
     rec = (images - recon).abs().mean().detach()
     return {"loss": nll + kl_weight * kl, "nll": nll, "kl": kl, "rec": rec}

@@ -46,6 +46,7 @@ from n2nlib.train import TrainingDiverged, lr_factor
 __all__ = [
     "Objective",
     "AutoencoderObjective",
+    "FeatureDistance",
     "CrossEntropyObjective",
     "ExpertHistory",
     "fit_expert",
@@ -77,6 +78,44 @@ class Objective(Protocol):
     def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]: ...
 
 
+class FeatureDistance(nn.Module):
+    """A perceptual distance from a frozen tapped network (LPIPS-style, without learned weights).
+
+    Features at each layer are unit-normalised over channels at every position; the distance
+    is the squared difference summed over channels, averaged over positions and over layers.
+    The paper uses VGG-16 features (weights from the internet); offline, the network can be
+    one of this project's own experts trained on the same data, e.g. the zoo's
+    ``shapes-segmenter``.
+
+    Arguments:
+        network: a model with ``features_at(images, layers)`` (see
+            :class:`~n2nlib.experts.classifiers.Segmenter`); it should be frozen.
+        layers: the taps to compare.
+
+    >>> from n2nlib.experts.classifiers import Segmenter
+    >>> d = FeatureDistance(Segmenter(width=4), ["enc1", "enc2"])
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> d(x, x).tolist()
+    [0.0, 0.0]
+    """
+
+    def __init__(self, network: nn.Module, layers: list[str] | tuple[str, ...]) -> None:
+        super().__init__()
+        self.network = network
+        self.layers = list(layers)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        fa = self.network.features_at(a, self.layers)
+        fb = self.network.features_at(b, self.layers)
+        total = torch.zeros(a.shape[0], device=a.device, dtype=a.dtype)
+        for layer in self.layers:
+            x, y = fa[layer], fb[layer]
+            x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
+            y = y / (y.norm(dim=1, keepdim=True) + 1e-6)
+            total = total + (x - y).pow(2).sum(dim=1).flatten(1).mean(dim=1)
+        return total / len(self.layers)
+
+
 @dataclass
 class AutoencoderObjective:
     """Eq. (14) (+ optionally Eqs. 15–17): ``[nll + kl_weight·KL + λ·L_GAN] / n_pixels``.
@@ -84,6 +123,10 @@ class AutoencoderObjective:
     Arguments:
         kl_weight: weight of ``KL(q(z|y) ‖ N(0, I))`` (nats) against the summed pixel NLL.
         pixel: ``"l1"`` or ``"l2"`` distance in Eq. (18).
+        perceptual: a zoo name (e.g. ``"shapes-segmenter"``) whose features give a perceptual
+            distance (:class:`FeatureDistance`) added to the pixel distance, or ``None``.
+        perceptual_layers: the taps of that network to compare.
+        perceptual_weight: the factor of the perceptual distance.
         gan_weight: 0 for no discriminator; else the factor on the adaptive weight ``λ``.
         gan_start: the step at which the GAN loss switches on (the discriminator trains from
             the start of it).
@@ -92,27 +135,41 @@ class AutoencoderObjective:
 
     kl_weight: float = 1e-2
     pixel: str = "l1"
+    perceptual: str | None = None
+    perceptual_layers: tuple[str, ...] = ("enc1", "enc2", "enc3", "bottleneck")
+    perceptual_weight: float = 0.05
     gan_weight: float = 0.0
     gan_start: int = 0
     disc_width: int = 32
     discriminator: nn.Module | None = None
     _fake: Tensor | None = field(default=None, repr=False)
+    _distance: nn.Module | None = field(default=None, repr=False)
 
     def setup(self, model: nn.Module) -> None:
-        """Create the PatchGAN (if ``gan_weight > 0``) on the model's device."""
+        """Create the PatchGAN (if ``gan_weight > 0``) and load the perceptual network."""
+        p = next(model.parameters())
         if self.gan_weight > 0 and self.discriminator is None:
-            p = next(model.parameters())
             self.discriminator = PatchDiscriminator(model.channels, self.disc_width).to(
                 device=p.device, dtype=p.dtype)
+        if self.perceptual is not None and self._distance is None:
+            from n2nlib import zoo
+
+            network = zoo.load(self.perceptual, device=p.device)
+            self._distance = FeatureDistance(network, self.perceptual_layers)
 
     def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
         images = batch["image"]
         recon, mean, logvar = model(images, sample=True)
+        extra = None
+        if self._distance is not None:
+            extra = self.perceptual_weight * self._distance(images, recon)
         parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
-                         self.pixel)
+                         self.pixel, extra)
         loss = parts["loss"]
         logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
                 "gamma": float(model.log_gamma.detach().exp())}
+        if extra is not None:
+            logs["perc"] = float(extra.detach().mean())
         self._fake = None
         if self.discriminator is not None and step >= self.gan_start:
             self.discriminator.requires_grad_(False)
@@ -434,7 +491,10 @@ def _reconstructions(model: Any, images: Tensor, batch_size: int = 256) -> Tenso
 
 
 def _eval_shapes_ae(model: Any, n: int) -> dict[str, float]:
-    from n2nlib.metrics import psnr
+    """PSNR, and whether reconstructions are *recognisably* the input: the accuracy with which
+    the zoo's ``shapes-attributes`` classifier reads the input's factors back from them."""
+    from n2nlib import zoo
+    from n2nlib.metrics import accuracy_per_factor, psnr
 
     data = _shapes_data(n, EVAL_SEED, "test")
     recon = _reconstructions(model, data["image"])
@@ -443,6 +503,9 @@ def _eval_shapes_ae(model: Any, n: int) -> dict[str, float]:
     if photo.any() and (~photo).any():
         out["psnr_db/plain"] = psnr(data["image"][~photo], recon[~photo])
         out["psnr_db/photo"] = psnr(data["image"][photo], recon[photo])
+    classifier = zoo.load("shapes-attributes", device="cpu")
+    acc = accuracy_per_factor(classifier.predict(recon), data["factors"])
+    out.update({f"recon_accuracy/{k}": v for k, v in acc.items()})
     return out
 
 
