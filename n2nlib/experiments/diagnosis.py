@@ -54,6 +54,7 @@ __all__ = [
     "Scores",
     "translate_batched",
     "evaluate",
+    "reconstruct",
     "reference_scores",
     "LayerRun",
     "diagnose_layer",
@@ -280,21 +281,36 @@ def evaluate(
 
 
 @torch.no_grad()
+def reconstruct(target: Any, images: Tensor, batch_size: int = 200) -> Tensor:
+    """g's reconstructions :math:`\\Lambda(\\Theta(x))` of ``images``, in [0, 1], on the CPU:
+    what a perfect translator into g's space would produce."""
+    return torch.cat([target.decode(target.encode(images[i : i + batch_size])).float().cpu()
+                      for i in range(0, len(images), batch_size)]).clamp(0.0, 1.0)
+
+
+@torch.no_grad()
 def reference_scores(target: Any, images: Tensor, *, features: Callable[[Tensor], Tensor],
-                     real_features: Tensor, batch_size: int = 200) -> dict[str, float]:
+                     real_features: Tensor, reconstructions: Tensor | None = None
+                     ) -> dict[str, float]:
     """The two ends of the Fréchet-distance scale, for reading the table.
 
+    Arguments:
+        target: g.
+        images: the held-out images.
+        features, real_features: as for :func:`evaluate`.
+        reconstructions: :func:`reconstruct` of ``images``, if already made.
+
     Returns:
-        ``{"fd_reconstruction": …, "fd_mean_image": …}``: g's reconstructions of the held-out
-        images (what a perfect translator into g's space reaches), and the data's mean image
-        repeated (a translator that ignores its input altogether).
+        ``{"fd_reconstruction": …, "fd_mean_image": …, "to_input_reconstruction": …}``: g's
+        reconstructions of the held-out images (what a perfect translator into g's space
+        reaches) and the data's mean image repeated (a translator that ignores its input).
     """
-    recon = torch.cat([target.decode(target.encode(images[i : i + batch_size])).float().cpu()
-                       for i in range(0, len(images), batch_size)]).clamp(0.0, 1.0)
+    recon = reconstruct(target, images) if reconstructions is None else reconstructions
     mean_image = images.mean(0, keepdim=True).expand_as(images).contiguous()
     return {
         "fd_reconstruction": metrics.frechet_distance(features(recon), real_features),
         "fd_mean_image": metrics.frechet_distance(features(mean_image), real_features),
+        "to_input_reconstruction": metrics.rms_distance(recon, images),
     }
 
 
@@ -313,6 +329,8 @@ class LayerRun:
         scores: ``{"cinn": Scores, "mlp": Scores}``.
         samples: ``{"cinn": …, "mlp": …}`` translations of the first ``n_show`` held-out
             inputs, ``n_samples`` each, for pictures.
+        reconstruction_f_error: the f-error of g's reconstructions at this depth (what a
+            perfect translator into g's space would get), if they were given.
     """
 
     layer: str
@@ -323,6 +341,7 @@ class LayerRun:
     nll: dict[str, float]
     scores: dict[str, Scores]
     samples: dict[str, Tensor] = field(default_factory=dict)
+    reconstruction_f_error: float | None = None
 
 
 def diagnose_layer(
@@ -347,6 +366,7 @@ def diagnose_layer(
     n_show: int = 4,
     n_eval_nll: int = 512,
     seed: int = 0,
+    reconstructions: Tensor | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> LayerRun:
@@ -372,6 +392,8 @@ def diagnose_layer(
         n_samples, n_diversity, seed: see :func:`evaluate`.
         n_show: held-out inputs whose samples are kept for pictures.
         n_eval_nll: held-out pairs for the reported NLL.
+        reconstructions: g's reconstructions of ``test_images`` (:func:`reconstruct`), for
+            the f-error a perfect translation would have at this depth.
         device: where the translators train.
         progress: progress bars.
 
@@ -407,7 +429,9 @@ def diagnose_layer(
                                 n_samples=n_samples, n_diversity=n_diversity, seed=seed)
         samples[name] = translate_batched(translator, test_images[:n_show], n_samples,
                                           seed=seed + 2)
-    return LayerRun(layer, tuple(cond), n2n, mlp, seconds, nll, scores, samples)
+    recon_error = None if reconstructions is None else _f_error(source, reconstructions,
+                                                                 test_images)
+    return LayerRun(layer, tuple(cond), n2n, mlp, seconds, nll, scores, samples, recon_error)
 
 
 def gap_by_layer(runs: Sequence[LayerRun]) -> dict[str, float]:
@@ -462,10 +486,16 @@ def table(runs: Sequence[LayerRun], *, title: str = "", reference: dict[str, flo
             s = r.scores[name]
             lines.append(f"| {r.layer} | {shape} | {label} | {s.fd:.3f} | {s.diversity:.4f} | "
                          f"{s.to_input:.4f} | {s.f_error:.3f} | {r.seconds[name]:.0f} |")
+        if reference and r.reconstruction_f_error is not None:
+            lines.append(f"| {r.layer} | {shape} | *g's reconstruction* | "
+                         f"{reference['fd_reconstruction']:.3f} | 0 | "
+                         f"{reference['to_input_reconstruction']:.4f} | "
+                         f"{r.reconstruction_f_error:.3f} | – |")
     notes = []
     if reference:
-        notes.append(f"FD of g's reconstructions {reference['fd_reconstruction']:.3f} (floor), "
-                     f"of the mean image {reference['fd_mean_image']:.3f}")
+        notes.append(f"FD of g's reconstructions {reference['fd_reconstruction']:.3f} (the floor "
+                     f"for a translation into g's space), of the data's mean image "
+                     f"{reference['fd_mean_image']:.3f}")
     if expert_seconds is not None:
         total = sum(r.seconds["cinn"] for r in runs) / max(len(runs), 1)
         notes.append(f"cINN training {total:.0f} s per depth vs the experts' "
