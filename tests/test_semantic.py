@@ -4,6 +4,8 @@ with a label-map source."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -186,3 +188,15 @@ def test_fit_translator_with_a_spatial_source_and_a_stochastic_target():
     assert len(trained.history.loss) == 3 and trained.seconds >= trained.train_seconds
     samples = semantic.translate(trained.n2n, maps[:2], n_samples=2)
     assert samples.shape == (4, 3, 16, 16)
+
+
+def test_latent_pairs_min_std_widens_narrow_posteriors_only():
+    mean = torch.zeros(3, 2)
+    logvar = torch.tensor([[-10.0, 0.0], [-10.0, 0.0], [-10.0, 0.0]])
+    pairs = semantic.latent_pairs((mean, logvar), torch.zeros(3, 1), min_std=0.5)
+    assert torch.allclose(torch.as_tensor(pairs.target_logvar[:, 0]),
+                          torch.full((3,), 2 * math.log(0.5)))
+    assert torch.equal(torch.as_tensor(pairs.target_logvar[:, 1]), torch.zeros(3))
+    assert torch.equal(torch.as_tensor(semantic.latent_pairs((mean, logvar),
+                                                             torch.zeros(3, 1)).target_logvar),
+                       logvar)

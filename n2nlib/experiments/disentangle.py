@@ -24,6 +24,7 @@ every factor, so "y*'s size is y's" and "y*'s size is x's" are exclusive events.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,8 @@ def fit_disentangler(
     autoencoder: Any, images: Tensor, *, steps: int, deformation: RandomDeformation | None = None,
     copies: int = 1, seed: int = 0, batch_size: int = 128,
     cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, warmup: int = 100,
-    device: Any = None, progress: bool = True,
+    device: Any = None, progress: bool = True, min_std: float | None = None,
+    weight_decay: float = 0.0,
 ) -> Any:
     r"""Train τ on :math:`(\Theta(d(y)), \Theta(y))` with ``Net2Net(autoencoder, autoencoder)``.
 
@@ -123,6 +125,9 @@ def fit_disentangler(
         cinn_kwargs: arguments of the :class:`~n2nlib.flows.ConditionalINN`.
         device: where τ lives.
         progress: show progress bars.
+        min_std: lower bound of the target codes' standard deviation (see
+            :func:`n2nlib.experiments.semantic.latent_pairs`).
+        weight_decay: AdamW weight decay (0: plain Adam).
 
     Returns:
         A :class:`~n2nlib.experiments.semantic.Translator` (the Net2Net and its costs).
@@ -140,6 +145,8 @@ def fit_disentangler(
     cond = encode_latents(autoencoder, deformed, progress=progress,
                           desc="encoding d(y) (conditions)")
     del deformed
+    if min_std is not None:
+        logvar = logvar.clamp_min(2.0 * math.log(min_std))
     pairs = LatentPairs(mean.repeat(copies, 1), cond, target_logvar=logvar.repeat(copies, 1))
     encode_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
@@ -147,7 +154,8 @@ def fit_disentangler(
     n2n = Net2Net(autoencoder, autoencoder, cinn, device=device)
     history = n2n.fit(pairs, steps=steps, batch_size=batch_size, lr=lr,
                       warmup=min(warmup, steps // 5), desc="τ: Θ(d(y)) -> Θ(y)",
-                      progress=progress, seed=seed)
+                      progress=progress, seed=seed, optimizer="adamw" if weight_decay else "adam",
+                      weight_decay=weight_decay)
     return Translator(n2n, history, encode_seconds, history.seconds)
 
 
