@@ -384,3 +384,56 @@ def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None
 
 
 __all__ += ["image_rows"]
+
+
+def layer_curves(curves: dict[str, Sequence[float]], layers: Sequence[str], *, ax=None,
+                 title: str | None = None, ylabel: str | None = None, log: bool = False,
+                 reference: float | None = None, reference_label: str = "reference"):
+    """One line per method over the depths of an expert (e.g. the Fréchet distance of a cINN
+    and of an MLP at each layer, as in the paper's Tab. S4).
+
+    Arguments:
+        curves: ``{label: one value per layer}``.
+        layers: the layer names (x axis).
+        ax: draw into this axes.
+        title, ylabel: labels.
+        log: logarithmic y axis (plain numbers on the ticks).
+        reference: a horizontal dashed line (e.g. the value of a perfect method).
+        reference_label: its legend entry.
+
+    Returns:
+        The figure.
+
+    >>> fig = layer_curves({"cINN": [1.0, 1.2], "MLP": [1.5, 9.0]}, ["conv1", "argmax"], log=True)
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['conv1', 'argmax']
+    >>> close(fig)
+    """
+    if any(len(v) != len(layers) for v in curves.values()):
+        raise ValueError(f"every curve needs one value per layer ({len(layers)}), got "
+                         f"{ {k: len(v) for k, v in curves.items()} }")
+    if ax is None:
+        fig, (ax,) = new_figure(size=2.8)
+    fig = ax.figure
+    for (label, values), marker in zip(curves.items(), "os^vDx*"):
+        ax.plot(range(len(layers)), list(values), marker=marker, ms=4, lw=1.2, label=label)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    ax.set_xticks(range(len(layers)), list(layers), fontsize=8)
+    if log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="both", labelsize=7)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+__all__ += ["layer_curves"]

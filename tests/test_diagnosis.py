@@ -206,7 +206,7 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
                             real_features=real, steps=3, batch_size=16,
                             cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
                             mlp_kwargs={"hidden": 8, "n_layers": 2}, n_samples=3,
-                            n_diversity=5, n_show=2, device="cpu", progress=False,
+                            n_diversity=5, show=[0, 3], device="cpu", progress=False,
                             reconstructions=dg.reconstruct(g, test))
     assert run.cond_shape == (8, 4, 4)
     assert len(run.cinn.history.loss) == 3 and len(run.mlp.history.loss) == 3
@@ -216,9 +216,11 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
     for s in (cinn, mlp):
         assert s.fd >= 0 and 0 <= s.to_input <= 1 and s.f_error >= 0 and s.n_images == 32
     assert run.samples["cinn"].shape == run.samples["mlp"].shape == (6, 1, 8, 8)
-    rows = dg.sample_sheet(test, [run], n_samples=3)
+    mlp_outputs = run.mlp.translate(test[[0, 3]], n_samples=3)  # deterministic: same again
+    torch.testing.assert_close(run.samples["mlp"], mlp_outputs.clamp(0, 1))
+    rows = dg.sample_sheet(test[[0, 3]], [run], n_samples=3)
     assert list(rows) == ["conv2"] and rows["conv2"].shape == (2 * 6 - 1, 1, 8, 8)
-    assert torch.equal(rows["conv2"][6], test[1])  # input 1 starts the second block
+    assert torch.equal(rows["conv2"][6], test[3])  # the second shown input starts block 2
     assert torch.equal(rows["conv2"][4], run.samples["mlp"][0])  # after x and 3 cINN samples
     assert run.reconstruction_f_error is not None and run.reconstruction_f_error >= 0
     ref = dg.reference_scores(g, test, features=features, real_features=real)
@@ -309,3 +311,14 @@ def test_the_mlp_falls_behind_with_depth_on_real_digits():
     assert last["cinn"].diversity > 2 * early["cinn"].diversity
     assert early["cinn"].to_input < last["cinn"].to_input
     assert early["mlp"].diversity == last["mlp"].diversity == 0.0
+
+
+def test_layer_curves_checks_lengths_and_draws_one_line_per_method():
+    from n2nlib import plots
+
+    fig = plots.layer_curves({"cINN": [1.0, 2.0, 3.0], "MLP": [1.0, 4.0, 9.0]},
+                             ["a", "b", "c"], reference=1.0, log=True)
+    assert len(fig.axes[0].get_lines()) == 3  # two methods and the reference
+    plots.close(fig)
+    with pytest.raises(ValueError, match="one value per layer"):
+        plots.layer_curves({"cINN": [1.0]}, ["a", "b"])

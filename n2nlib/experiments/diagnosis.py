@@ -114,8 +114,8 @@ SETTINGS: dict[str, Setting] = {
 the shapes the attribute classifier is a separate network."""
 
 
-def load_images(setting: Setting | str, split: str, n: int | None = None,
-                seed: int = 0) -> Tensor:
+def load_images(setting: Setting | str, split: str, n: int | None = None, seed: int = 0, *,
+                labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Images of a setting, float32 ``(N, C, S, S)`` in [0, 1].
 
     Arguments:
@@ -123,6 +123,9 @@ def load_images(setting: Setting | str, split: str, n: int | None = None,
         split: ``"train"`` or ``"test"`` (held out from the experts and the translators).
         n: number of images (digits: at most the split's size; ``None``: all of it).
         seed: the shapes' generator seed.
+        labels: also return the labels: the digit classes, or the shapes' factors ``(N, 5)``
+            (columns :data:`n2nlib.data.FACTOR_NAMES`; ``[:, 4]`` is 0 for a plain, 1 for a
+            photo background).
 
     >>> load_images("digits", "test", 5).shape
     torch.Size([5, 1, 8, 8])
@@ -131,12 +134,16 @@ def load_images(setting: Setting | str, split: str, n: int | None = None,
     if setting.name == "digits":
         from n2nlib.data import load_digits
 
-        images = load_digits(split).images
-        return images if n is None else images[:n]
+        data = load_digits(split)
+        images, extra = data.images, data.labels
+        if n is not None:
+            images, extra = images[:n], extra[:n]
+        return (images, extra) if labels else images
     if setting.name == "shapes":
         from n2nlib.data import ShapesDataset
 
-        return ShapesDataset(n or 1000, split=split, seed=seed, background="mixed").images
+        shapes = ShapesDataset(n or 1000, split=split, seed=seed, background="mixed")
+        return (shapes.images, shapes.factors) if labels else shapes.images
     raise ValueError(f"unknown setting {setting.name!r}; known: {sorted(SETTINGS)}")
 
 
@@ -327,8 +334,8 @@ class LayerRun:
         nll: held-out NLL per translator (nats per code; the MLP's is that of a unit-variance
             Gaussian around its prediction).
         scores: ``{"cinn": Scores, "mlp": Scores}``.
-        samples: ``{"cinn": …, "mlp": …}`` translations of the first ``n_show`` held-out
-            inputs, ``n_samples`` each, for pictures.
+        samples: ``{"cinn": …, "mlp": …}`` translations of the held-out inputs chosen by
+            ``show``, ``n_samples`` each, for pictures.
         reconstruction_f_error: the f-error of g's reconstructions at this depth (what a
             perfect translator into g's space would get), if they were given.
     """
@@ -363,7 +370,7 @@ def diagnose_layer(
     pool: int | None = None,
     n_samples: int = 4,
     n_diversity: int = 64,
-    n_show: int = 4,
+    show: int | Sequence[int] = 4,
     n_eval_nll: int = 512,
     seed: int = 0,
     reconstructions: Tensor | None = None,
@@ -390,12 +397,13 @@ def diagnose_layer(
         mlp_kwargs: :class:`~n2nlib.baselines.EmbeddingMLP` arguments.
         pool: pool spatial taps of f to ``pool × pool``.
         n_samples, n_diversity, seed: see :func:`evaluate`.
-        n_show: held-out inputs whose samples are kept for pictures.
+        show: held-out inputs whose samples are kept for pictures: the first ``show``, or
+            these indices of ``test_images``.
         n_eval_nll: held-out pairs for the reported NLL.
         reconstructions: g's reconstructions of ``test_images`` (:func:`reconstruct`), for
             the f-error a perfect translation would have at this depth.
         device: where the translators train.
-        progress: progress bars.
+        progress: progress bars of the two trainings.
 
     Returns:
         A :class:`LayerRun`.
@@ -405,7 +413,7 @@ def diagnose_layer(
     from n2nlib.net2net import Net2Net
 
     source = LayerExpert(model, layer, pool=pool)
-    pairs = layer_pairs(source, train_images, targets, progress=progress)
+    pairs = layer_pairs(source, train_images, targets, progress=False)
     held = test_images[:n_eval_nll]
     held_pairs = layer_pairs(source, held, encode_targets(target, held, progress=False),
                              progress=False)
@@ -427,8 +435,8 @@ def diagnose_layer(
         scores[name] = evaluate(translator, test_images, features=features,
                                 real_features=real_features, source=source,
                                 n_samples=n_samples, n_diversity=n_diversity, seed=seed)
-        samples[name] = translate_batched(translator, test_images[:n_show], n_samples,
-                                          seed=seed + 2)
+        shown = test_images[:show] if isinstance(show, int) else test_images[list(show)]
+        samples[name] = translate_batched(translator, shown, n_samples, seed=seed + 2)
     recon_error = None if reconstructions is None else _f_error(source, reconstructions,
                                                                  test_images)
     return LayerRun(layer, tuple(cond), n2n, mlp, seconds, nll, scores, samples, recon_error)
@@ -563,7 +571,8 @@ def sample_sheet(inputs: Tensor, runs: Sequence[LayerRun], n_samples: int,
     blank separator.
 
     Arguments:
-        inputs: the held-out inputs whose samples the runs kept (``LayerRun.samples``).
+        inputs: the held-out inputs whose samples the runs kept (``LayerRun.samples``, in the
+            order of ``show``).
         runs: the depths.
         n_samples: samples per input kept in the runs.
         n_show: how many inputs (default: all whose samples the runs kept).
