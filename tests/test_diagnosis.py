@@ -223,10 +223,14 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
     assert torch.equal(rows["conv2"][6], test[3])  # the second shown input starts block 2
     assert torch.equal(rows["conv2"][4], run.samples["mlp"][0])  # after x and 3 cINN samples
     assert run.reconstruction_f_error is not None and run.reconstruction_f_error >= 0
-    ref = dg.reference_scores(g, test, features=features, real_features=real)
-    assert set(ref) == {"fd_reconstruction", "fd_mean_image", "to_input_reconstruction"}
+    assert run.mlp_r2 is not None and run.mlp_r2 <= 1.0
+    ref = dg.reference_scores(g, test, features=features, real_features=real,
+                              other_images=train)
+    assert set(ref) == {"fd_reconstruction", "fd_mean_image", "to_input_reconstruction",
+                        "fd_real"}
     md = dg.table([run], measure="f fc", reference=ref, expert_seconds=10.0)
     assert md.count("| conv2 |") == 3 and "*g's reconstruction*" in md
+    assert f"conv2 {run.mlp_r2:.2f}" in md and "sampling floor" in md
     assert f"{ref['fd_reconstruction']:.3f}" in md
 
 

@@ -297,8 +297,8 @@ def reconstruct(target: Any, images: Tensor, batch_size: int = 200) -> Tensor:
 
 @torch.no_grad()
 def reference_scores(target: Any, images: Tensor, *, features: Callable[[Tensor], Tensor],
-                     real_features: Tensor, reconstructions: Tensor | None = None
-                     ) -> dict[str, float]:
+                     real_features: Tensor, reconstructions: Tensor | None = None,
+                     other_images: Tensor | None = None) -> dict[str, float]:
     """The two ends of the Fréchet-distance scale, for reading the table.
 
     Arguments:
@@ -306,19 +306,25 @@ def reference_scores(target: Any, images: Tensor, *, features: Callable[[Tensor]
         images: the held-out images.
         features, real_features: as for :func:`evaluate`.
         reconstructions: :func:`reconstruct` of ``images``, if already made.
+        other_images: a second set of real images (e.g. training images): their distance to
+            ``images`` is the sampling floor of the Fréchet distance at these sizes.
 
     Returns:
-        ``{"fd_reconstruction": …, "fd_mean_image": …, "to_input_reconstruction": …}``: g's
-        reconstructions of the held-out images (what a perfect translator into g's space
-        reaches) and the data's mean image repeated (a translator that ignores its input).
+        ``{"fd_reconstruction": …, "fd_mean_image": …, "to_input_reconstruction": …}`` (and
+        ``"fd_real"`` with ``other_images``): g's reconstructions of the held-out images (what a
+        perfect translator into g's space reaches) and the data's mean image repeated (a
+        translator that ignores its input).
     """
     recon = reconstruct(target, images) if reconstructions is None else reconstructions
     mean_image = images.mean(0, keepdim=True).expand_as(images).contiguous()
-    return {
+    out = {
         "fd_reconstruction": metrics.frechet_distance(features(recon), real_features),
         "fd_mean_image": metrics.frechet_distance(features(mean_image), real_features),
         "to_input_reconstruction": metrics.rms_distance(recon, images),
     }
+    if other_images is not None:
+        out["fd_real"] = metrics.frechet_distance(features(other_images), real_features)
+    return out
 
 
 @dataclass
@@ -338,6 +344,9 @@ class LayerRun:
             ``show``, ``n_samples`` each, for pictures.
         reconstruction_f_error: the f-error of g's reconstructions at this depth (what a
             perfect translator into g's space would get), if they were given.
+        mlp_r2: the share of the variance of g's held-out codes that the MLP's prediction
+            explains, :math:`1 - E\\|z - \\hat z\\|^2 / E\\|z - \\bar z\\|^2`: how much of
+            :math:`z_\\Theta` this depth determines — as far as the MLP has learned it.
     """
 
     layer: str
@@ -349,6 +358,7 @@ class LayerRun:
     scores: dict[str, Scores]
     samples: dict[str, Tensor] = field(default_factory=dict)
     reconstruction_f_error: float | None = None
+    mlp_r2: float | None = None
 
 
 def diagnose_layer(
@@ -439,7 +449,12 @@ def diagnose_layer(
         samples[name] = translate_batched(translator, shown, n_samples, seed=seed + 2)
     recon_error = None if reconstructions is None else _f_error(source, reconstructions,
                                                                  test_images)
-    return LayerRun(layer, tuple(cond), n2n, mlp, seconds, nll, scores, samples, recon_error)
+    with torch.no_grad():
+        z = held_pairs.target.double()
+        z_hat = mlp.translate_latent(held_pairs.condition.to(mlp.device)).double().cpu()
+        r2 = float(1 - (z - z_hat).pow(2).sum(1).mean() / (z - z.mean(0)).pow(2).sum(1).mean())
+    return LayerRun(layer, tuple(cond), n2n, mlp, seconds, nll, scores, samples, recon_error,
+                    r2)
 
 
 def gap_by_layer(runs: Sequence[LayerRun]) -> dict[str, float]:
@@ -504,6 +519,13 @@ def table(runs: Sequence[LayerRun], *, title: str = "", reference: dict[str, flo
         notes.append(f"FD of g's reconstructions {reference['fd_reconstruction']:.3f} (the floor "
                      f"for a translation into g's space), of the data's mean image "
                      f"{reference['fd_mean_image']:.3f}")
+    r2 = [f"{r.layer} {r.mlp_r2:.2f}" for r in runs if r.mlp_r2 is not None]
+    if r2:
+        notes.append("share of the variance of g's held-out codes the MLP explains: "
+                     + ", ".join(r2))
+    if reference and "fd_real" in reference:
+        notes.append(f"FD between two sets of real images {reference['fd_real']:.3f} (the "
+                     f"sampling floor at these sizes)")
     if expert_seconds is not None:
         total = sum(r.seconds["cinn"] for r in runs) / max(len(runs), 1)
         notes.append(f"cINN training {total:.0f} s per depth vs the experts' "
