@@ -169,8 +169,8 @@ def sample_mentions(
     """Which factors each of ``n`` captions states: each factor independently with its
     probability, at least one, and every factor in ``always``.
 
-    >>> sample_mentions(2, rng=0, probs={"shape": 1.0}, always=["color"])
-    [frozenset({'color', 'shape'}), frozenset({'color', 'shape'})]
+    >>> [sorted(m) for m in sample_mentions(2, rng=0, probs={"shape": 1.0}, always=["color"])]
+    [['color', 'shape'], ['color', 'shape']]
     """
     gen, p = _rng(rng), _check_probs(probs)
     out = []
