@@ -9,7 +9,9 @@ reader on the web sees real results. This script makes those outputs:
     .venv/bin/python scripts/run_notebooks.py --fast --no-save # reduced mode, a quick check
 
 For each notebook it reports the wall-clock time, the CPU time and the peak memory (RSS) of
-its kernel (on a shared machine, CPU time is the honest measure of cost).
+its kernel (on a shared machine, CPU time is the honest measure of cost), and records them in
+``benchmarks/notebook_runs.json`` (one entry per notebook and mode, the latest run; issue 11's
+Binder budget: peak RSS ≤ 2 GiB in full mode, all notebooks ≤ 10 minutes in reduced mode).
 A notebook whose cell raises stops the script with a non-zero exit status; with ``--no-save``
 the files are left untouched. ``make notebooks`` runs it in full mode.
 """
@@ -25,6 +27,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+RECORD = ROOT / "benchmarks" / "notebook_runs.json"
+
+
+def record_run(name: str, mode: str, seconds: float, cpu: float, peak_mib: float,
+               path: Path = RECORD) -> None:
+    """Store one notebook run (wall and CPU seconds, peak RSS) in the JSON record."""
+    import json
+    import platform
+
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    runs.setdefault(name, {})[mode] = {
+        "wall_s": round(seconds, 1), "cpu_s": round(cpu, 1), "peak_rss_mib": round(peak_mib),
+        "date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
+        "load_average_end": None if load is None else round(load, 2),
+        "machine": platform.processor() or platform.machine(),
+    }
+    path.write_text(json.dumps(dict(sorted(runs.items())), indent=1) + "\n")
 
 
 class _KernelMonitor:
@@ -101,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-save", action="store_true", help="do not write outputs back")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    parser.add_argument("--no-record", action="store_true",
+                        help=f"do not store the measurements in {RECORD.relative_to(ROOT)}")
     args = parser.parse_args(argv)
 
     # the kernel inherits this process's environment
@@ -122,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         size = path.stat().st_size / 1024
         rows.append((path.name, seconds, cpu, peak, size))
+        if not args.no_record:
+            record_run(path.name, mode, seconds, cpu, peak)
         print(f"  {seconds:7.1f} s wall, {cpu:7.1f} s CPU, peak RSS {peak:5.0f} MiB, "
               f"file {size:5.0f} KiB", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
