@@ -86,6 +86,8 @@ __all__ = [
     "T2IScores",
     "evaluate",
     "fixed_residual_grid",
+    "residual_controls",
+    "summarize_scores",
     "TextToImage",
     "text_to_image_widget",
     "evaluate_generator",
@@ -685,6 +687,66 @@ def fixed_residual_grid(
     return torch.stack(rows)
 
 
+@torch.no_grad()
+def residual_controls(
+    translator: Net2Net,
+    classifier: Any,
+    prompts: Sequence[str],
+    n_residuals: int = 64,
+    temperature: float = 1.0,
+    *,
+    seed: int = 0,
+) -> dict[str, float]:
+    """What the residual :math:`v` decides: per factor, the fraction of residuals whose images
+    under *all* ``prompts`` (:func:`fixed_residual_grid`) show the same value of the factor, as
+    the attribute classifier reads it.
+
+    With prompts that differ only in what they state (say shape and colour), a factor they
+    leave open is set by :math:`v` alone when its fraction is near 1; the stated factors follow
+    the prompts and their fraction is near 0.
+
+    Arguments:
+        translator: a text-to-image :class:`~n2nlib.Net2Net`.
+        classifier: reads the factors of the images (``predict_factors``).
+        prompts: at least two sentences.
+        n_residuals: residuals drawn.
+        temperature: their standard deviation.
+        seed: seed of the draws.
+
+    Returns:
+        ``{factor: fraction}`` for every factor of :data:`n2nlib.data.shapes.FACTOR_NAMES`.
+    """
+    prompts = list(prompts)
+    if len(prompts) < 2:
+        raise ValueError(f"residual_controls needs at least two prompts, got {len(prompts)}")
+    grid = fixed_residual_grid(translator, prompts, n_residuals, temperature, seed=seed)
+    p, r = grid.shape[:2]
+    pred = classifier.predict_factors(grid.flatten(0, 1)).cpu().view(p, r, -1)
+    same = (pred == pred[:1]).all(dim=0)  # (R, n_factors)
+    return {name: float(same[:, j].float().mean()) for j, name in enumerate(FACTOR_NAMES)}
+
+
+def summarize_scores(scores: Mapping[str, T2IScores]) -> dict[str, float]:
+    """The headline numbers of :func:`measure_translator`'s result, as on the
+    ``sbert-to-shapes`` card: ``accuracy/<factor>``, ``accuracy/mean``, ``all_correct``,
+    ``diversity/<factor>``, ``diversity/mean`` (held-out phrasings),
+    ``compositional/accuracy`` (mean over the stated factors of the compositional prompts)
+    and ``compositional/shape_and_color`` (every stated factor right at once).
+
+    >>> s = T2IScores({"shape": 1.0, "mean": 1.0}, 1.0, {"size": 0.5, "mean": 0.5}, 2, 4)
+    >>> c = T2IScores({"shape": 0.5, "mean": 0.5}, 0.25, {"mean": 0.0}, 2, 4)
+    >>> summarize_scores({"held-out phrasings": s, "compositional": c})["compositional/accuracy"]
+    0.5
+    """
+    main, comp = scores["held-out phrasings"], scores["compositional"]
+    out = {f"accuracy/{k}": float(v) for k, v in main.accuracy.items()}
+    out["all_correct"] = float(main.all_correct)
+    out.update({f"diversity/{k}": float(v) for k, v in main.diversity.items()})
+    out["compositional/accuracy"] = float(comp.accuracy["mean"])
+    out["compositional/shape_and_color"] = float(comp.all_correct)
+    return out
+
+
 # -- the zoo's translator --------------------------------------------------------------------
 
 
@@ -933,6 +995,7 @@ def measure_translator(
     n_samples: int = 16,
     temperature: float = 1.0,
     seed: int = 1000,
+    batch_size: int = 64,
 ) -> dict[str, T2IScores]:
     """The measurements of notebook 06 and of the ``sbert-to-shapes`` card.
 
@@ -945,6 +1008,8 @@ def measure_translator(
         n_samples: images per prompt.
         temperature: of the residual draws.
         seed: seed of the prompts and the draws.
+        batch_size: prompts translated at once (``batch_size * n_samples`` images are
+            decoded together: smaller saves memory).
 
     Returns:
         ``{"held-out phrasings": T2IScores, "compositional": T2IScores}``.
@@ -955,9 +1020,9 @@ def measure_translator(
                                 always=("shape", "color"))
     return {
         "held-out phrasings": evaluate(translator, clf, main_prompts, n_samples, temperature,
-                                       seed=seed),
+                                       batch_size=batch_size, seed=seed),
         "compositional": evaluate(translator, clf, comp_prompts, n_samples, temperature,
-                                  seed=seed + 1),
+                                  batch_size=batch_size, seed=seed + 1),
     }
 
 

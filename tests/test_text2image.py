@@ -167,6 +167,53 @@ def test_measurements_on_an_oracle():
             assert scores.diversity["mean"] == 0.0
 
 
+def test_residual_controls_on_an_oracle():
+    """Shape follows the prompt (never the same across prompts), size follows v (always the
+    same), position depends on both (the same only where v says "ignore the prompt")."""
+    from types import SimpleNamespace
+
+    class Oracle:
+        target = SimpleNamespace(dim=5)
+
+        def encode_source(self, texts):
+            return torch.arange(len(texts))[:, None]
+
+        def translate_latent(self, cond, v):
+            rows = torch.zeros(len(v), 5, dtype=torch.long)
+            rows[:, 0] = cond[:, 0]
+            rows[:, 2] = (v[:, 2] > 0).long()
+            rows[:, 3] = (v[:, 3] > 0).long() * cond[:, 0]
+            return rows
+
+        def decode(self, rows):
+            return rows
+
+    class Reader:
+        def predict_factors(self, rows):
+            return rows
+
+    got = t2i.residual_controls(Oracle(), Reader(), ["a", "b", "c"], n_residuals=400, seed=1)
+    assert list(got) == list(FACTOR_NAMES)
+    assert got["shape"] == 0.0 and got["color"] == 1.0 and got["size"] == 1.0
+    assert 0.4 < got["position"] < 0.6
+    with pytest.raises(ValueError, match="at least two prompts"):
+        t2i.residual_controls(Oracle(), Reader(), ["a"])
+
+
+def test_residual_controls_and_summary_on_tiny_experts(tiny):
+    g, target, clf = tiny
+    n2n = t2i.make_translator(fake_text_expert(), target, device="cpu", n_blocks=2,
+                              hidden_dim=16, embed_dim=8)
+    got = t2i.residual_controls(n2n, clf, ["a red star", "a blue heart"], n_residuals=6)
+    assert set(got) == set(FACTOR_NAMES) and all(0.0 <= x <= 1.0 for x in got.values())
+    scores = t2i.measure_translator(n2n, clf, n_prompts=4, n_compositional=3, n_samples=2,
+                                    batch_size=2)
+    summary = t2i.summarize_scores(scores)
+    assert summary["accuracy/mean"] == scores["held-out phrasings"].accuracy["mean"]
+    assert summary["compositional/accuracy"] == scores["compositional"].accuracy["mean"]
+    assert {"all_correct", "diversity/mean", "compositional/shape_and_color"} <= set(summary)
+
+
 def test_text_to_image_keeps_only_tau_in_its_state(tiny, monkeypatch):
     g, target, _ = tiny
     monkeypatch.setattr(t2i, "load_target", lambda *a, **k: target)
