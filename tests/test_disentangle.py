@@ -146,3 +146,72 @@ def test_fit_disentangler_runs_end_to_end_on_a_tiny_autoencoder():
     assert len(trained.history.loss) == 3 and trained.seconds > 0
     out = disentangle.transfer(trained.n2n, images[:3], images[3:6])
     assert out.shape == (3, 3, 16, 16)
+
+
+class _LinearCodes:
+    """An 'autoencoder' whose code is the image's pixel row 0 (4 numbers): z = (a, s)."""
+
+    dim = 4
+
+    @staticmethod
+    def encode(images):
+        return images[:, 0, 0, :4].clone()
+
+    @staticmethod
+    def decode(z):
+        out = torch.zeros(z.shape[0], 1, 1, 4)
+        out[:, 0, 0, :] = z
+        return out
+
+
+def test_linear_baseline_swaps_what_the_condition_predicts():
+    """If the condition reveals a (the first two numbers) exactly and s not at all, the linear
+    model learns W = diag(1, 1, 0, 0): the transfer takes a from x and s from y."""
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.rand(500, 4, generator=gen)  # in [0, 1]: the training pairs are clamped
+    images = torch.zeros(500, 1, 1, 4)
+    images[:, 0, 0, :] = codes
+
+    class _Shuffle:  # keeps a, replaces s by noise (the "deformation")
+        @staticmethod
+        def __call__(x, seed=0):
+            g = torch.Generator().manual_seed(seed)
+            out = x.clone()
+            out[:, 0, 0, 2:] = torch.rand(x.shape[0], 2, generator=g)
+            return out
+
+    base = disentangle.fit_linear_baseline(_LinearCodes(), images, deformation=_Shuffle(),
+                                           progress=False)
+    assert base.weight.shape == (4, 4) and 0.3 < base.r2 < 0.7 and base.seconds >= 0
+    assert torch.allclose(base.weight, torch.diag(torch.tensor([1.0, 1, 0, 0])), atol=0.1)
+    ys, xs = images[:10], images[10:20]
+    out = base.transfer(_LinearCodes(), ys, xs)[:, 0, 0, :]
+    assert torch.allclose(out[:, :2], codes[10:20, :2], atol=0.1)
+    assert torch.allclose(out[:, 2:], codes[:10, 2:], atol=0.1)
+    with pytest.raises(ValueError, match="pair up"):
+        base.transfer(_LinearCodes(), ys, xs[:3])
+
+
+def test_border_agreement_reads_the_frame_only():
+    ys, xs = torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)
+    images = xs.clone()
+    images[:, :, 2:-2, 2:-2] = 0.0  # the middle like y, the frame like x
+    assert disentangle.border_agreement(images, ys, xs) == 1.0
+    images[:2] = 0.0  # two images like y everywhere
+    assert disentangle.border_agreement(images, ys, xs) == 0.5
+    with pytest.raises(ValueError, match="same shape"):
+        disentangle.border_agreement(images[:3], ys, xs)
+
+
+def test_grid_with_sources_layout():
+    ys = torch.full((2, 3, 4, 4), 0.2)
+    xs = torch.full((3, 3, 4, 4), 0.7)
+    transfers = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 3, 4, 4) / 10
+    out = disentangle.grid_with_sources(ys, xs, transfers)
+    assert out.shape == (12, 3, 4, 4)
+    corner, top, left = out[0], out[1:4], out[[4, 8]]
+    assert float(corner.min()) == 1.0 and bool((top == 0.7).all()) and bool((left == 0.2).all())
+    # row r (after the header), column c (after the sources): transfer r * 3 + c
+    assert out[5, 0, 0, 0].item() == pytest.approx(0.0) and out[11, 0, 0, 0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="transfers"):
+        disentangle.grid_with_sources(ys, xs, transfers[:5])

@@ -48,6 +48,10 @@ __all__ = [
     "transfer_grid",
     "DisentangleScores",
     "evaluate",
+    "LinearTransfer",
+    "fit_linear_baseline",
+    "border_agreement",
+    "grid_with_sources",
 ]
 
 TARGET = "shapes-ae-32"
@@ -348,3 +352,123 @@ def evaluate(
         ceiling=ceiling,
         goal=goal,
     )
+
+
+@dataclass
+class LinearTransfer:
+    r"""The naive baseline: a least-squares *linear* model of the code given the condition.
+
+    :math:`\hat z(c) = b + c W` is fitted on the training pairs :math:`(\Theta(d(y)),
+    \Theta(y))`. It is what τ becomes with a single affine, Gaussian layer: the residual is
+    :math:`r = \Theta(y) - \hat z(\Theta(y))`, and the transfer keeps it and swaps the
+    condition, :math:`z^* = \hat z(\Theta(x)) + r = \Theta(y) + (\Theta(x) - \Theta(y)) W`.
+
+    Attributes:
+        weight: ``W``, ``(D, D)``.
+        r2: the fraction of the codes' variance the condition explains (training pairs).
+        seconds: time to encode the pairs and fit.
+    """
+
+    weight: Tensor
+    r2: float
+    seconds: float = 0.0
+
+    @torch.no_grad()
+    def transfer(self, autoencoder: Any, ys: Tensor, xs: Tensor, batch_size: int = 256) -> Tensor:
+        """``y*`` for paired ``ys`` (kept: the residual) and ``xs`` (the new condition).
+
+        Returns:
+            ``(N, 3, S, S)`` decoded on the CPU.
+        """
+        if xs.shape[0] != ys.shape[0]:
+            raise ValueError(f"ys and xs must pair up, got {ys.shape[0]} and {xs.shape[0]}")
+        out = []
+        for i in range(0, ys.shape[0], batch_size):
+            zy = autoencoder.encode(ys[i : i + batch_size])
+            zx = autoencoder.encode(xs[i : i + batch_size])
+            w = self.weight.to(zy.device, zy.dtype)
+            out.append(autoencoder.decode(zy + (zx - zy) @ w).cpu())
+        return torch.cat(out)
+
+
+@torch.no_grad()
+def fit_linear_baseline(
+    autoencoder: Any, images: Tensor, *, deformation: RandomDeformation | None = None,
+    seed: int = 0, ridge: float = 1e-3, progress: bool = True,
+) -> LinearTransfer:
+    r"""Fit :class:`LinearTransfer` on :math:`(\Theta(d(y)), \Theta(y))` by ridge regression.
+
+    Arguments:
+        autoencoder: the frozen autoencoder (``encode``).
+        images: training images ``y``, ``(N, 3, S, S)``.
+        deformation: d (default :func:`default_deformation`).
+        seed: seed of the deformations.
+        ridge: ridge penalty, relative to the mean variance of the centred conditions.
+        progress: show progress bars while encoding.
+
+    Returns:
+        A :class:`LinearTransfer`.
+    """
+    import time
+
+    from n2nlib.cache import encode_latents
+
+    start = time.perf_counter()
+    deformed, _ = make_training_pairs(images, deformation, seed=seed)
+    z = encode_latents(autoencoder, images, progress=progress, desc="baseline: encoding y")
+    c = encode_latents(autoencoder, deformed, progress=progress,
+                       desc="baseline: encoding d(y)")
+    z, c = z.double().cpu(), c.double().cpu()
+    zc, cc = z - z.mean(0), c - c.mean(0)
+    gram = cc.T @ cc
+    penalty = ridge * float(gram.diagonal().mean())
+    weight = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], dtype=gram.dtype),
+                                cc.T @ zc)
+    r2 = 1.0 - float(((zc - cc @ weight) ** 2).sum() / (zc**2).sum().clamp_min(1e-300))
+    return LinearTransfer(weight.float(), r2, time.perf_counter() - start)
+
+
+def border_agreement(images: Tensor, refs_y: Tensor, refs_x: Tensor, width: int = 2) -> float:
+    """A second measure of the background: the fraction of ``images`` whose outer frame of
+    ``width`` pixels is closer (mean squared error) to ``refs_x``'s frame than to ``refs_y``'s.
+
+    The shapes lie inside the 3×3 grid of cells and rarely touch the frame, so the frame is
+    (nearly) background: its colours and texture. Unlike the classifier's background head,
+    which reads decoded images poorly, this compares with the two sources directly.
+
+    >>> y, x = torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)
+    >>> border_agreement(0.9 * x, y, x), border_agreement(y, y, x)
+    (1.0, 0.0)
+    """
+    if not images.shape == refs_y.shape == refs_x.shape:
+        raise ValueError(f"images, refs_y and refs_x must have the same shape, got "
+                         f"{tuple(images.shape)}, {tuple(refs_y.shape)}, {tuple(refs_x.shape)}")
+    mask = torch.ones(images.shape[-2:], dtype=torch.bool)
+    mask[width:-width, width:-width] = False
+
+    def frame_error(ref: Tensor) -> Tensor:
+        return ((images - ref)[..., mask] ** 2).mean(dim=(1, 2))
+
+    return float((frame_error(refs_x) < frame_error(refs_y)).float().mean())
+
+
+def grid_with_sources(shape_sources: Tensor, appearance_sources: Tensor,
+                      transfers: Tensor) -> Tensor:
+    """Fig. S1's picture: a blank corner, the appearance sources along the top row, the shape
+    sources down the first column, and :func:`transfer_grid`'s output inside.
+
+    Returns:
+        ``((R + 1) · (C + 1), 3, S, S)`` for ``plots.image_grid(out, nrow=C + 1)``.
+
+    >>> out = grid_with_sources(torch.zeros(2, 3, 4, 4), torch.ones(3, 3, 4, 4),
+    ...                         torch.rand(6, 3, 4, 4))
+    >>> out.shape, float(out[0].min()), float(out[1].min()), float(out[4].max())
+    (torch.Size([12, 3, 4, 4]), 1.0, 1.0, 0.0)
+    """
+    r, c = shape_sources.shape[0], appearance_sources.shape[0]
+    if transfers.shape[0] != r * c:
+        raise ValueError(f"expected {r} x {c} = {r * c} transfers, got {transfers.shape[0]}")
+    rows = [torch.cat([torch.ones_like(appearance_sources[:1]), appearance_sources])]
+    for i in range(r):
+        rows.append(torch.cat([shape_sources[i : i + 1], transfers[i * c : (i + 1) * c]]))
+    return torch.cat(rows)
