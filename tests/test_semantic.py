@@ -200,3 +200,45 @@ def test_latent_pairs_min_std_widens_narrow_posteriors_only():
     assert torch.equal(torch.as_tensor(semantic.latent_pairs((mean, logvar),
                                                              torch.zeros(3, 1)).target_logvar),
                        logvar)
+
+
+def test_modification_scores_judge_only_named_factors():
+    original = torch.tensor([[0, 0, 0, 0, 0]] * 4)
+    new, which = semantic.change_one_factor(original, seed=0, which=[1, 1, 3, 3])
+    produced = new.clone()
+    produced[:, 0] = 1  # the shape is never kept ...
+    produced[3, 2] = 1  # ... and image 3 changed its size too
+    images = _images_with_labels(produced)
+    every = semantic.modification_scores(_TableClassifier(), images, original, new, which)
+    assert every.all_kept == 0.0 and every.kept_by_factor["shape"] == 0.0
+    judged = semantic.modification_scores(_TableClassifier(), images, original, new, which,
+                                          judged=["color", "size", "position"])
+    assert set(judged.kept_by_factor) == {"color", "size", "position"}
+    assert judged.kept == pytest.approx(7 / 8)  # two judged others per image, one miss
+    assert judged.all_kept == pytest.approx(0.75)
+    assert judged.flipped == every.flipped == 1.0
+    with pytest.raises(ValueError, match="judged"):
+        semantic.modification_scores(_TableClassifier(), images, original, new, which,
+                                     judged=["colour"])
+
+
+def test_foreground_iou_ignores_which_shape():
+    maps = torch.zeros(2, 8, 8, dtype=torch.long)
+    maps[:, 2:6, 2:6] = 3
+    wrong_class = maps[:, None].float().expand(-1, 3, -1, -1).clone()
+    wrong_class[wrong_class > 0] = 1.0  # right place, wrong shape class
+    assert semantic.segmentation_miou(_ArgmaxSegmenter(), wrong_class, maps) < 0.6
+    assert semantic.foreground_iou(_ArgmaxSegmenter(), wrong_class, maps) == 1.0
+    empty = torch.zeros(4, 3, 8, 8)
+    assert semantic.foreground_iou(_ArgmaxSegmenter(), empty, maps, n_samples=2) < 0.5
+
+
+def test_pixel_diversity():
+    same = torch.rand(3, 3, 4, 4).repeat_interleave(4, dim=0)
+    assert semantic.pixel_diversity(same, 4) == pytest.approx(0.0, abs=1e-7)
+    noisy = torch.rand(12, 3, 4, 4)
+    assert semantic.pixel_diversity(noisy, 4) > 0.2
+    with pytest.raises(ValueError):
+        semantic.pixel_diversity(noisy, 5)
+    with pytest.raises(ValueError):
+        semantic.pixel_diversity(noisy, 1)

@@ -58,6 +58,8 @@ __all__ = [
     "exemplar_transfer",
     "reconstruct",
     "segmentation_miou",
+    "foreground_iou",
+    "pixel_diversity",
     "factor_agreement",
     "edge_agreement",
     "change_one_factor",
@@ -317,6 +319,53 @@ def segmentation_miou(segmenter: Any, generated: Tensor, label_maps: Tensor,
 
 
 @torch.no_grad()
+def foreground_iou(segmenter: Any, generated: Tensor, label_maps: Tensor,
+                   n_samples: int = 1) -> float:
+    """The layout alone: mIoU of "some shape" against background (two classes).
+
+    :func:`segmentation_miou` also asks *which* shape each pixel belongs to; an autoencoder that
+    draws the right blob in the right place but not its outline (the zoo's ``shapes-ae-32``)
+    scores near zero there. This counts every non-background class as one, so it measures
+    whether the generated image puts a shape where the label map has one.
+
+    Arguments:
+        segmenter: the segmenter (``predict_masks``).
+        generated: ``(B * n_samples, 3, S, S)``.
+        label_maps: ``(B, S, S)`` (0 = background).
+        n_samples: generated images per label map (``repeat_interleave`` order).
+
+    Returns:
+        Mean of the foreground and background IoU, in [0, 1].
+    """
+    pred = segmenter.predict_masks(generated) > 0
+    truth = _repeat(label_maps.cpu(), n_samples) > 0
+    return metrics.miou(pred.long(), truth.long(), 2)
+
+
+@torch.no_grad()
+def pixel_diversity(samples: Tensor, n_samples: int) -> float:
+    """Variability of the samples drawn for one input: the per-pixel standard deviation over
+    the ``n_samples`` samples of each input, averaged over pixels, channels and inputs.
+
+    0 means every sample is the same image; independent uniform pixels give ≈ 0.29.
+
+    Arguments:
+        samples: ``(B * n_samples, C, H, W)`` in ``repeat_interleave`` order.
+        n_samples: samples per input (≥ 2).
+
+    >>> pixel_diversity(torch.zeros(6, 3, 4, 4), 3)
+    0.0
+    >>> round(pixel_diversity(torch.tensor([0.0, 1.0]).view(2, 1, 1, 1), 2), 4)
+    0.7071
+    """
+    if n_samples < 2 or samples.shape[0] % n_samples:
+        raise ValueError(f"need n_samples >= 2 dividing the batch ({samples.shape[0]}), "
+                         f"got {n_samples}")
+    grouped = samples.double().reshape(-1, n_samples, *samples.shape[1:])
+    return float(grouped.std(dim=1).mean())
+
+
+@torch.no_grad()
 def factor_agreement(classifier: Any, generated: Tensor, factors: Tensor, n_samples: int = 1,
                      names: Sequence[str] | None = None) -> dict[str, float]:
     """Fraction of generated images whose classified factor equals ``factors`` (per factor).
@@ -415,7 +464,7 @@ class ModificationScores:
 
 @torch.no_grad()
 def modification_scores(classifier: Any, modified: Tensor, original: Tensor, new: Tensor,
-                        which: Tensor) -> ModificationScores:
+                        which: Tensor, judged: Sequence[str] | None = None) -> ModificationScores:
     """Did only the requested attribute change?
 
     Arguments:
@@ -424,6 +473,9 @@ def modification_scores(classifier: Any, modified: Tensor, original: Tensor, new
         original: ``(N, F)`` the original factors.
         new: ``(N, F)`` the requested factors (``original`` with one entry changed).
         which: ``(N,)`` the changed factor of each row.
+        judged: count only these factors as "the others" in ``kept``, ``kept_by_factor`` and
+            ``all_kept`` (default: all). Use it to leave out factors that the target expert
+            cannot draw, or that the classifier cannot read on decoded images.
 
     Returns:
         A :class:`ModificationScores`.
@@ -436,12 +488,18 @@ def modification_scores(classifier: Any, modified: Tensor, original: Tensor, new
     hit = (table[rows, which] == new[rows, which]).double()
     other = torch.ones_like(table, dtype=torch.bool)
     other[rows, which] = False
+    if judged is not None:
+        unknown = set(judged) - set(FACTOR_NAMES)
+        if unknown:
+            raise ValueError(f"judged must name factors of {list(FACTOR_NAMES)}, got {unknown}")
+        other &= torch.tensor([name in judged for name in FACTOR_NAMES])[None]
     same = table == original
     kept = same[other].double()
     flipped_by = {name: float(hit[which == j].mean()) for j, name in enumerate(FACTOR_NAMES)
                   if bool((which == j).any())}
     kept_by = {name: float(same[:, j][which != j].double().mean())
-               for j, name in enumerate(FACTOR_NAMES) if bool((which != j).any())}
+               for j, name in enumerate(FACTOR_NAMES)
+               if bool((which != j).any()) and (judged is None or name in judged)}
     all_kept = float((same | ~other).all(dim=1).double().mean())
     return ModificationScores(n=len(which), flipped=float(hit.mean()), kept=float(kept.mean()),
                               flipped_by_factor=flipped_by, kept_by_factor=kept_by,
