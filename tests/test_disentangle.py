@@ -110,6 +110,10 @@ def test_evaluate_scores_each_factor_from_the_right_source():
     # a translator that ignores x gets the appearance wrong
     ignore_x = disentangle.evaluate(_SwapN2N(), _FactorClassifier(), pairs, transfers=ys)
     assert ignore_x.from_x["color"] == 0.0 and not ignore_x.met()["color"]
+    # given reconstructions are used for the ceiling (here: perfect ones, the sources themselves)
+    given = disentangle.evaluate(None, _FactorClassifier(), pairs, transfers=ys,
+                                 reconstructions=(ys, xs))
+    assert given.ceiling == {f: 1.0 for f in FACTOR_NAMES}
 
 
 def test_same_expert_with_deformed_source_puts_what_d_destroys_into_v():

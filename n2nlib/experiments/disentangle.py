@@ -312,6 +312,7 @@ class DisentangleScores:
 def evaluate(
     n2n: Any, classifier: Any, pairs: HeldOutPairs, *, transfers: Tensor | None = None,
     deformation: RandomDeformation | None = None, goal: float = 0.85, batch_size: int = 256,
+    reconstructions: tuple[Tensor, Tensor] | None = None,
 ) -> DisentangleScores:
     """Measure the transfer of shape and appearance on held-out pairs.
 
@@ -323,6 +324,8 @@ def evaluate(
         deformation: compute them with conditions from deformed copies (see :func:`transfer`).
         goal: the bar for the wanted source.
         batch_size: images per call.
+        reconstructions: reuse the autoencoder's reconstructions ``(of ys, of xs)`` for the
+            ceiling instead of computing them (when several transfers are measured).
 
     Returns:
         A :class:`DisentangleScores`.
@@ -338,8 +341,10 @@ def evaluate(
     from_x = metrics.accuracy_per_factor(pred, pairs.x_factors, names=list(FACTOR_NAMES))
     from n2nlib.experiments.semantic import reconstruct
 
-    recon_y = reconstruct(n2n.target, pairs.ys, batch_size)
-    recon_x = reconstruct(n2n.target, pairs.xs, batch_size)
+    if reconstructions is None:
+        reconstructions = (reconstruct(n2n.target, pairs.ys, batch_size),
+                           reconstruct(n2n.target, pairs.xs, batch_size))
+    recon_y, recon_x = reconstructions
     acc_y = metrics.accuracy_per_factor(classifier.predict(recon_y), pairs.y_factors,
                                         names=list(FACTOR_NAMES))
     acc_x = metrics.accuracy_per_factor(classifier.predict(recon_x), pairs.x_factors,
