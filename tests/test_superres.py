@@ -278,3 +278,55 @@ def test_image_columns_lays_out_titled_columns():
         plots.image_columns({"a": torch.rand(2, 3, 4, 4), "b": torch.rand(3, 3, 4, 4)})
     with pytest.raises(ValueError, match="at least one"):
         plots.image_columns({})
+
+
+class _GaussAE:
+    """A linear 'autoencoder' with a posterior: code = 2×2 average pool, log-variance -8."""
+
+    dim = 12
+
+    def encode(self, y):
+        return F.avg_pool2d(y, y.shape[-1] // 2).flatten(1)
+
+    def encode_distribution(self, y):
+        mean = self.encode(y)
+        return mean, torch.full_like(mean, -8.0)
+
+    def decode(self, z):
+        return F.interpolate(z.view(-1, 3, 2, 2), size=(8, 8), mode="nearest")
+
+
+def test_latent_pairs_encode_both_experts_and_widen_the_posterior():
+    hi = _images(6, 8, seed=4)
+    lo = metrics.downsample(hi, 4)
+    source = as_expert(lambda x: x.flatten(1), dim=48)
+    target = as_expert(_GaussAE())
+    pairs = superres.latent_pairs(source, target, lo, hi, progress=False)
+    assert len(pairs) == 6 and pairs.stochastic and pairs.cond_shape == (48,)
+    assert torch.allclose(pairs.condition, lo.flatten(1))
+    assert torch.allclose(pairs.target, F.avg_pool2d(hi, 4).flatten(1))
+    assert float(pairs.target_logvar.max()) == pytest.approx(-8.0)  # as the posterior is
+    wide = superres.latent_pairs(source, target, lo, hi, min_std=0.3, progress=False)
+    assert torch.allclose(wide.target_logvar, torch.full((6, 12), 2 * np.log(0.3)))
+    assert torch.equal(wide.target, pairs.target)
+    with pytest.raises(ValueError, match="pair up"):
+        superres.latent_pairs(source, target, lo[:3], hi, progress=False)
+    with pytest.raises(ValueError, match="min_std"):
+        superres.latent_pairs(source, target, lo, hi, min_std=0.0, progress=False)
+
+
+def test_reconstruct_is_decode_of_encode_in_batches_and_evaluate_reuses_it():
+    hi = _images(5, 16, seed=5)
+    target = _blur_autoencoder(16, 8)
+    recon = superres.reconstruct(target, hi, batch_size=2)
+    assert torch.equal(recon, target.decode(target.encode(hi)))
+    lo = metrics.downsample(hi, 4)
+    samples = superres.bicubic(lo, 16).repeat_interleave(2, 0)
+    fresh = superres.evaluate(_FakeN2N(target), lo, hi, n_samples=2, samples=samples)
+    given = superres.evaluate(_FakeN2N(target), lo, hi, n_samples=2, samples=samples,
+                              reconstruction=recon)
+    assert fresh == given
+    # a different "reconstruction" moves exactly the numbers that depend on it
+    other = superres.evaluate(_FakeN2N(target), lo, hi, n_samples=2, samples=samples,
+                              reconstruction=hi)
+    assert other.lr_bound_db == pytest.approx(100.0) and other.psnr_db == fresh.psnr_db

@@ -8,8 +8,9 @@ was trained for superresolution; the cINN τ learns :math:`p(z_\Theta \mid z_\Ph
 are draws of :math:`v`.
 
 This module holds what notebook 03 runs, so that the notebook stays short and the numbers can be
-tested: the data (:func:`make_pairs`), the bicubic baseline (:func:`bicubic`), the samples
-(:func:`sample`) and every measured number (:func:`evaluate`).
+tested: the data (:func:`make_pairs`), the training pairs of codes (:func:`latent_pairs`), the
+bicubic baseline (:func:`bicubic`), the samples (:func:`sample`), the autoencoders'
+reconstructions (:func:`reconstruct`) and every measured number (:func:`evaluate`).
 
 >>> lo, hi = make_pairs(4, split="test", seed=0, size=16, low=4)
 >>> lo.shape, hi.shape
@@ -20,6 +21,7 @@ torch.Size([4, 3, 16, 16])
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,14 +30,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from n2nlib import metrics
+from n2nlib.cache import LatentPairs, encode_latents
 
 __all__ = [
     "SOURCE",
     "TARGET",
     "make_pairs",
+    "latent_pairs",
     "bicubic",
     "nearest",
     "sample",
+    "reconstruct",
     "SRScores",
     "evaluate",
     "temperature_sweep",
@@ -75,6 +80,59 @@ def make_pairs(
         raise ValueError(f"low must be an int in [1, size={size}], got {low!r}")
     hi = random_crops(n, size, split, seed, progress=progress)[0]
     return metrics.downsample(hi, low), hi
+
+
+def latent_pairs(
+    source: Any, target: Any, low_res: Tensor, high_res: Tensor, *,
+    min_std: float | None = None, batch_size: int = 256, progress: bool = True,
+) -> LatentPairs:
+    r"""Encode superresolution pairs once into the cINN's training pairs
+    :math:`(z_\Theta, z_\Phi)` (for ``Net2Net.fit``).
+
+    :math:`z_\Phi` is the low-resolution autoencoder's code of ``low_res`` (its posterior
+    mean); for :math:`z_\Theta` the high-resolution autoencoder's posterior ``(mean,
+    logvar)`` is kept, and a fresh code is drawn from it at every training step.
+
+    Arguments:
+        source: the low-resolution autoencoder (Φ).
+        target: the high-resolution autoencoder (Θ, with ``encode_distribution``).
+        low_res: ``(N, 3, h, w)`` inputs of ``source``.
+        high_res: ``(N, 3, H, W)`` the matching inputs of ``target``.
+        min_std: draw the target codes with at least this standard deviation. The zoo's
+            autoencoders are trained with a small KL weight and have a very narrow posterior
+            (σ ≈ 0.04 while codes spread ≈ 1.4 per dimension), so that a cINN trained on
+            the posterior as it is memorises isolated training codes and its held-out NLL
+            rises while it trains; widening the draw smooths the target density (see
+            :func:`n2nlib.experiments.semantic.latent_pairs`).
+        batch_size: images per expert call.
+        progress: show progress bars.
+
+    Returns:
+        Stochastic :class:`~n2nlib.cache.LatentPairs` (target mean and log-variance, condition).
+
+    >>> from n2nlib.experts import as_expert
+    >>> class Gauss:  # a stand-in autoencoder with a posterior
+    ...     dim = 2
+    ...     def encode(self, y): return y.flatten(1)[:, :2]
+    ...     def encode_distribution(self, y): return self.encode(y), torch.full((len(y), 2), -9.0)
+    >>> pairs = latent_pairs(as_expert(lambda x: x.flatten(1), dim=3), Gauss(),
+    ...                      torch.rand(5, 3, 1, 1), torch.rand(5, 3, 2, 2), min_std=0.5,
+    ...                      progress=False)
+    >>> len(pairs), pairs.stochastic, round(float(pairs.target_logvar.min()), 4)
+    (5, True, -1.3863)
+    """
+    if len(low_res) != len(high_res):
+        raise ValueError(f"low_res and high_res must pair up, got {len(low_res)} and "
+                         f"{len(high_res)} images")
+    if min_std is not None and not min_std > 0:
+        raise ValueError(f"min_std must be > 0 (or None), got {min_std!r}")
+    condition = encode_latents(source, low_res, batch_size=batch_size, progress=progress,
+                               desc="encoding x with the low-res AE (z_Φ)")
+    mean, logvar = encode_latents(target, high_res, batch_size=batch_size, distribution=True,
+                                  progress=progress, desc="encoding y with the high-res AE (z_Θ)")
+    if min_std is not None:
+        logvar = logvar.clamp_min(2.0 * math.log(min_std))
+    return LatentPairs(mean, condition, target_logvar=logvar)
 
 
 def bicubic(images: Tensor, size: int) -> Tensor:
@@ -131,9 +189,27 @@ def sample(
 
 
 @torch.no_grad()
-def _reconstruct(target: Any, images: Tensor, batch_size: int = 256) -> Tensor:
-    return torch.cat([target.decode(target.encode(images[i : i + batch_size])).cpu()
-                      for i in range(0, len(images), batch_size)])
+def reconstruct(autoencoder: Any, images: Tensor, *, batch_size: int = 256,
+                progress: bool = False) -> Tensor:
+    r"""An autoencoder's reconstructions ``decode(encode(images))``, batched, on the CPU.
+
+    For the high-resolution autoencoder this is the best its decoder can draw of the truth,
+    the bound of every superresolved sample it decodes; for the low-resolution one it shows
+    what its code :math:`z_\Phi` keeps of the input.
+
+    >>> from n2nlib.experts import as_expert
+    >>> ae = as_expert(lambda y: y.flatten(1), dim=12, decode=lambda z: z.view(-1, 3, 2, 2))
+    >>> x = torch.rand(5, 3, 2, 2)
+    >>> torch.equal(reconstruct(ae, x, batch_size=2), x)
+    True
+    """
+    from tqdm.auto import tqdm
+
+    starts = range(0, len(images), batch_size)
+    return torch.cat([
+        autoencoder.decode(autoencoder.encode(images[i : i + batch_size])).cpu()
+        for i in tqdm(starts, desc="reconstructing", disable=not progress, leave=False)
+    ])
 
 
 @dataclass
@@ -193,7 +269,7 @@ class SRScores:
 
 def evaluate(
     n2n: Any, low_res: Tensor, truth: Tensor, *, n_samples: int = 4, temperature: float = 1.0,
-    seed: int = 0, samples: Tensor | None = None,
+    seed: int = 0, samples: Tensor | None = None, reconstruction: Tensor | None = None,
 ) -> SRScores:
     """Measure superresolution on held-out pairs (the numbers of notebook 03).
 
@@ -205,6 +281,8 @@ def evaluate(
         temperature: temperature of the samples.
         seed: seed of the samples.
         samples: reuse these samples (``(B * n_samples, 3, H, W)``) instead of drawing.
+        reconstruction: reuse the target autoencoder's reconstruction of ``truth`` (from
+            :func:`reconstruct`) instead of computing it.
 
     Returns:
         An :class:`SRScores`.
@@ -216,7 +294,7 @@ def evaluate(
     size = truth.shape[-1]
     lo_rep = low_res.repeat_interleave(n_samples, 0)
     truth_rep = truth.repeat_interleave(n_samples, 0)
-    recon = _reconstruct(n2n.target, truth)
+    recon = reconstruct(n2n.target, truth) if reconstruction is None else reconstruction
     up = bicubic(low_res, size)
     mean = samples.view(len(truth), n_samples, *truth.shape[1:]).mean(dim=1)
     std = metrics.pixel_std(samples, n_samples)
@@ -266,5 +344,7 @@ def temperature_sweep(
     """
     from tqdm.auto import tqdm
 
-    return [evaluate(n2n, low_res, truth, n_samples=n_samples, temperature=t, seed=seed)
+    recon = reconstruct(n2n.target, truth)
+    return [evaluate(n2n, low_res, truth, n_samples=n_samples, temperature=t, seed=seed,
+                     reconstruction=recon)
             for t in tqdm(temperatures, desc="temperatures", disable=not progress)]
