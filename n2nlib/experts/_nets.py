@@ -85,7 +85,7 @@ def check_images(
             f"got {tuple(images.shape)}{hint}"
         )
     if images.numel():
-        lo, hi = float(images.min()), float(images.max())
+        lo, hi = float(images.detach().min()), float(images.detach().max())
         if lo != lo or hi != hi or lo < -0.05 or hi > 1.05:
             raise ValueError(
                 f"{name} must hold values in [0, 1], got values in [{lo:.3g}, {hi:.3g}]"

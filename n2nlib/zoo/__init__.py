@@ -162,7 +162,11 @@ class Card:
             f"- **Held-out quality** ({self.held_out}): {quality}",
             f"- **Training**: {self.steps} steps × {self.batch_size} images, "
             f"{self.train_seconds:.0f} s wall clock, {self.train_cpu_seconds:.0f} s CPU "
-            f"(+ {self.data_seconds:.0f} s to make the data) on {self.machine}",
+            f"(+ {self.data_seconds:.0f} s to make the data) on {self.machine}"
+            + (f"; load average {self.extra['load_average'][0]} at the start, "
+               f"{self.extra['load_average'][1]} at the end (a machine shared with other "
+               f"jobs: the wall clock is longer than the CPU time)"
+               if self.extra.get("load_average") else ""),
             f"- **Command**: `{self.command}`",
             f"- **Weights**: `{self.file}`, {self.bytes / 1e6:.2f} MB, sha256 "
             f"`{self.sha256[:16]}…`",
@@ -354,7 +358,8 @@ def load(
     Returns:
         The model (an :class:`~n2nlib.experts.Expert`: ``encode``, ``dim``; autoencoders also
         ``decode`` and ``encode_distribution``), frozen by :func:`n2nlib.experts.as_expert`:
-        eval mode, no gradients.
+        eval mode, no gradients. It records ``n2n_spec = {"name": "zoo:<name>", ...}``, so a
+        :class:`~n2nlib.Net2Net` saved with it reloads these weights by itself.
 
     Raises:
         ValueError: unknown name.
@@ -379,7 +384,12 @@ def load(
         raise ZooError(f"the weights of {name!r} do not fit its registered architecture ({err}). "
                        + _retrain_hint(name)) from None
     model.to(settings.device(device))
-    return as_expert(model)
+    expert = as_expert(model)
+    # how a saved Net2Net rebuilds this expert (n2nlib.experts.create_expert("zoo:<name>")):
+    # the trained weights, not a fresh model of the same architecture
+    spec = {"name": f"zoo:{name}", "kwargs": {} if root is None else {"root": str(root)}}
+    object.__setattr__(expert, "n2n_spec", spec)
+    return expert
 
 
 def evaluate(

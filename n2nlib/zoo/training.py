@@ -846,6 +846,14 @@ def machine_description() -> str:
             f"torch {torch.__version__}")
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average (how busy the shared machine was), if the OS tells."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def _save_weights(model: nn.Module, path: Path, name: str, class_spec: str) -> None:
     from safetensors.torch import save_file
 
@@ -934,6 +942,7 @@ def train_expert(
     dev = settings.device(device)
     settings.seed_everything(seed)
 
+    load_start = _load_average()
     start = time.perf_counter()
     data = recipe.make_data(recipe.n_train_fast if fast else recipe.n_train, seed)
     if fast:
@@ -979,6 +988,7 @@ def train_expert(
         "final_loss": round(history.loss[-1], 5),
         "final_logs": {k: round(v, 5) for k, v in history.logs.items()},
         "trained": time.strftime("%Y-%m-%d"),
+        "load_average": [load_start, _load_average()],
     }
     entries[name] = {
         "class": class_spec,

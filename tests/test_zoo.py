@@ -1,0 +1,151 @@
+"""The model zoo: every shipped expert loads offline, is sha256-checked and meets its card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from n2nlib import zoo
+from n2nlib.experts import is_expert, is_frozen, is_stochastic_expert, is_target_expert
+from n2nlib.zoo.training import RECIPES, evaluate_expert, train_expert
+
+NAMES = sorted(RECIPES)
+
+# Reduced bar: measured on 256 held-out examples instead of the card's 2000, a metric may
+# fall this far below the card's number (about 3 standard errors for the classifiers).
+MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06}
+# The targets of the issue, checked on the card's (full-size) numbers.
+TARGETS = {"shapes-attributes": ("accuracy/", 0.98), "shapes-segmenter": ("miou", 0.9)}
+
+
+@pytest.fixture(autouse=True)
+def _float32():
+    """The zoo works in float32 whatever the test suite's default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def test_every_recipe_is_registered_with_a_card():
+    assert set(NAMES) <= set(zoo.available())
+    for name in NAMES:
+        card = zoo.card(name)
+        assert card.command.startswith(f"python -m n2nlib.zoo train {name}")
+        assert card.train_seconds > 0 and card.steps > 0 and card.parameters > 0
+        assert card.quality and all(isinstance(v, float) for v in card.quality.values())
+        assert "threads" in card.machine and card.data and card.held_out and card.architecture
+        assert name in card.to_markdown() and card._repr_markdown_() == card.to_markdown()
+
+
+def test_shipped_weights_are_small_and_match_their_sha256():
+    total = 0
+    for name in zoo.available():
+        path = zoo.verify(name)
+        assert path.parent == zoo.PACKAGE_ROOT / "weights"
+        total += path.stat().st_size
+    assert total < 50e6
+
+
+def test_cards_meet_the_targets():
+    for name, (prefix, bar) in TARGETS.items():
+        quality = zoo.card(name).quality
+        values = [v for k, v in quality.items() if k.startswith(prefix) and k.count("/") <= 1
+                  and not k.startswith("miou/")]
+        assert values and min(values) >= bar, (name, quality)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_expert_loads_frozen_and_meets_its_card(name):
+    model = zoo.load(name, device="cpu")
+    assert is_expert(model) and is_frozen(model)
+    assert next(model.parameters()).dtype == torch.float32
+    card = zoo.card(name)
+    assert model.dim == card.dim
+    if card.kind == "autoencoder":
+        assert is_target_expert(model) and is_stochastic_expert(model)
+    quality = evaluate_expert(name, model, n=256)
+    for key, value in card.quality.items():
+        if key.startswith("iou/"):
+            continue
+        margin = MARGIN[key.split("/")[0]]
+        assert quality[key] >= value - margin, (name, key, quality[key], value)
+
+
+def test_load_errors_say_how_to_retrain(tmp_path):
+    name = "digits-classifier"
+    entries = {name: zoo.registry()[name]}
+    (tmp_path / "weights").mkdir()
+    shutil.copy(zoo.weights_path(name), tmp_path / "weights")
+    (tmp_path / "registry.json").write_text(json.dumps({"format": 1, "experts": entries}))
+    assert zoo.load(name, device="cpu", root=tmp_path).dim == zoo.card(name).dim
+
+    path = tmp_path / entries[name]["file"]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(zoo.ChecksumError, match=f"python -m n2nlib.zoo train {name}"):
+        zoo.load(name, root=tmp_path)
+    path.unlink()
+    with pytest.raises(zoo.WeightsMissingError, match=f"python -m n2nlib.zoo train {name}"):
+        zoo.load(name, root=tmp_path)
+    with pytest.raises(FileNotFoundError):  # also a FileNotFoundError
+        zoo.load(name, root=tmp_path)
+    with pytest.raises(ValueError, match="no zoo expert named 'nope'"):
+        zoo.load("nope")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_fast_runs_end_to_end(name, tmp_path):
+    shipped = zoo.registry()[name]["sha256"]
+    result = train_expert(name, fast=True, out=tmp_path, progress=False)
+    assert result.root == tmp_path and result.weights.is_file()
+    assert zoo.available(root=tmp_path) == [name]
+    model = zoo.load(name, device="cpu", root=tmp_path)
+    assert model.dim == zoo.card(name).dim
+    card = zoo.card(name, root=tmp_path)
+    assert set(card.quality) == set(zoo.card(name).quality)
+    assert card.command == f"python -m n2nlib.zoo train {name} --fast"
+    assert zoo.sha256_file(zoo.weights_path(name)) == shipped  # shipped weights untouched
+
+
+def test_fast_never_writes_into_the_package():
+    with pytest.raises(ValueError, match="never writes into the shipped zoo"):
+        train_expert("digits-classifier", fast=True, out=zoo.PACKAGE_ROOT, progress=False)
+
+
+def test_command_line(tmp_path):
+    run = [sys.executable, "-m", "n2nlib.zoo"]
+    out = subprocess.run(run + ["train", "digits-ae", "--fast", "--out", str(tmp_path),
+                                "--no-progress", "--threads", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "weights" / "digits-ae.safetensors").is_file()
+    assert "digits-ae" in (tmp_path / "CARDS.md").read_text()
+    listing = subprocess.run(run + ["list"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and "shapes-ae-32" in listing.stdout
+    assert "| `shapes-ae-32` | autoencoder |" in zoo.cards_table()
+
+
+def test_net2net_with_zoo_experts_reloads_their_trained_weights(tmp_path):
+    from n2nlib import ConditionalINN, Net2Net
+    from n2nlib.testing import perturb_parameters
+
+    source = zoo.load("digits-classifier", device="cpu")
+    target = zoo.load("digits-ae", device="cpu")
+    assert source.n2n_spec == {"name": "zoo:digits-classifier", "kwargs": {}}
+    cinn = ConditionalINN(dim=target.dim, cond_dim=source.dim, n_blocks=2, hidden_dim=16)
+    perturb_parameters(cinn, scale=0.1)
+    n2n = Net2Net(source, target, cinn, device="cpu")
+    images = torch.rand(4, 1, 8, 8)
+    n2n.save(tmp_path / "n2n")
+    # no experts passed: both are rebuilt from the zoo, with their trained weights
+    loaded = Net2Net.load(tmp_path / "n2n", device="cpu")
+    torch.testing.assert_close(loaded.log_prob(images, images), n2n.log_prob(images, images))
+    torch.testing.assert_close(loaded.target.decode(torch.zeros(1, target.dim)),
+                               target.decode(torch.zeros(1, target.dim)))
