@@ -311,3 +311,29 @@ def test_image_metrics():
     assert metrics.miou(torch.zeros_like(masks), masks, 3) < 0.5
     with pytest.raises(ValueError):
         metrics.psnr(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+def test_flip_augmentation_negates_the_generators_known_centre():
+    """The generator's known noise must follow the flip. Its column 0 is the horizontal
+    centre x mapped through the data's CDF and the inverse normal CDF; positions are
+    symmetric in distribution, so the value of the mirrored centre 32 − x is −value."""
+    from n2nlib.data.shapes import render_shapes_full, sample_factors
+    from n2nlib.experts.generator import known_noise
+
+    n = 2000
+    factors = sample_factors(n, 3, background="mixed")
+    r = render_shapes_full(factors, 32, 3)
+    known = known_noise(r.centers, r.radii, r.colors, factors,
+                        generator=torch.Generator().manual_seed(0))
+    out = augment_flip_shapes({"image": r.images, "factors": factors, "known": known},
+                              torch.Generator().manual_seed(1))
+    flipped = (out["image"] != r.images).flatten(1).any(1)
+    assert 0.4 < float(flipped.float().mean()) < 0.6
+    # the value the data's own CDF gives the mirrored centre
+    x = r.centers[:, 0].float()
+    below = (x[None, :] < (32 - x)[:, None]).float().sum(1)
+    mirrored = torch.distributions.Normal(0.0, 1.0).icdf((below.clamp(max=n - 1) + 0.5) / n)
+    expected = torch.where(flipped, mirrored, known[:, 0])
+    assert float((out["known"][:, 0] - expected).abs().mean()) < 0.08
+    assert float((known[flipped, 0] - mirrored[flipped]).abs().mean()) > 0.3  # flip matters
+    torch.testing.assert_close(out["known"][:, 1:], known[:, 1:])

@@ -378,10 +378,14 @@ def lowres(images: Tensor, size: int) -> Tensor:
 
 
 def augment_flip_shapes(batch: Batch, generator: torch.Generator) -> Batch:
-    """Mirror half of a shapes batch left–right: images, masks and the ``position`` factor.
+    """Mirror half of a shapes batch left–right: images, masks, the ``position`` factor and,
+    for the generator, the horizontal centre in ``known`` (column 0 of
+    :func:`n2nlib.experts.generator.known_noise`).
 
     All five shapes are mirror-symmetric, so a flipped image is a valid image whose position
-    column is mirrored (``top left`` ↔ ``top right``).
+    column is mirrored (``top left`` ↔ ``top right``). The known centre is ``x`` mapped
+    through the data's CDF and the inverse normal CDF; positions are symmetric in
+    distribution, so the mirrored centre ``size − x`` maps to minus that value.
     """
     n = len(batch["image"])
     flip = (torch.rand(n, generator=generator) < 0.5).to(batch["image"].device)
@@ -396,6 +400,10 @@ def augment_flip_shapes(batch: Batch, generator: torch.Generator) -> Batch:
         mirrored = pos - pos % 3 + (2 - pos % 3)
         factors[:, 3] = torch.where(flip, mirrored, pos)
         out["factors"] = factors
+    if "known" in batch:
+        known = batch["known"].clone()
+        known[:, 0] = torch.where(flip, -known[:, 0], known[:, 0])
+        out["known"] = known
     return out
 
 
