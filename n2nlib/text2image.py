@@ -1113,7 +1113,7 @@ def zoo_recipes() -> list[Any]:
         steps=3000,
         batch_size=64,
         lr=2e-3,
-        objective=lambda: GeneratorObjective(kl_weight=1.0),
+        objective=lambda: GeneratorObjective(kl_weight=1.0, mask_weight=1.0),
         augment=augment_flip_shapes,
         evaluate=lambda model, n: evaluate_generator(model, n),
         eval_n=2000,
@@ -1132,6 +1132,9 @@ def zoo_recipes() -> list[Any]:
             "KL weight 1, true class given to the decoder), not as a GAN: on two shared CPU "
             "cores a GAN is neither fast nor reliable, a VAE is both. Sampling is BigGAN's: "
             "z̃ from a (truncated) normal, any class.",
+            "The shape layer's α is also fitted to the renderer's mask (binary cross-entropy, "
+            "weight 1): the shapes are small, and from the pixel loss alone α learns them "
+            "slowly.",
             "The encoder is kept (`infer_noise`) to show what z̃ holds; BigGAN has none.",
         ),
     )
