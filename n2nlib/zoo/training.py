@@ -353,7 +353,7 @@ def fit_expert(
         history.loss.append(float(loss.detach()))
         history.logs = logs
         if progress and (step % 10 == 0 or step + 1 == steps):
-            bar.set_postfix({"loss": f"{float(loss):.4f}",
+            bar.set_postfix({"loss": f"{history.loss[-1]:.4f}",
                              **{k: f"{v:.3g}" for k, v in list(logs.items())[:5]}})
     history.seconds = time.perf_counter() - start
     history.cpu_seconds = time.process_time() - cpu_start
