@@ -159,7 +159,7 @@ def nearest(images: Tensor, size: int) -> Tensor:
 @torch.no_grad()
 def sample(
     n2n: Any, low_res: Tensor, n_samples: int = 4, temperature: float = 1.0, *,
-    seed: int = 0, batch_size: int = 128, progress: bool = False,
+    seed: int = 0, batch_size: int = 32, progress: bool = False,
 ) -> Tensor:
     """Superresolved samples :math:`\\Lambda(\\tau(v \\mid \\Phi(x)))`, ``n_samples`` per input.
 
@@ -169,7 +169,8 @@ def sample(
         n_samples: samples per input.
         temperature: standard deviation of the residuals ``v`` (0: one deterministic output).
         seed: seed of the residuals (the same seed gives the same samples).
-        batch_size: inputs per call.
+        batch_size: inputs per call (each call decodes ``batch_size * n_samples`` images at
+            once: keep it small, the decoder's activations dominate the memory).
         progress: show a progress bar over the batches.
 
     Returns:
