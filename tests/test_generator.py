@@ -142,14 +142,9 @@ def test_dequantized_generator_is_eq24():
         DequantizedGenerator(g, DequantizationVAE(5, hidden=8, n_layers=1))
 
 
-# -- the shipped weights ----------------------------------------------------------------------
+# -- the shipped weights (in the zoo: python -m n2nlib.text2image train all) ---------------
 
 
-def _shipped(name: str) -> bool:
-    return name in zoo.available()
-
-
-@pytest.mark.skipif(not _shipped("shapes-generator"), reason="shapes-generator not trained yet")
 def test_shipped_generator_meets_its_card():
     card = zoo.card("shapes-generator")
     assert card.quality["class_agreement"] >= 0.95
@@ -162,8 +157,6 @@ def test_shipped_generator_meets_its_card():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (_shipped("shapes-generator") and _shipped("shapes-attributes")),
-                    reason="shapes-generator or shapes-attributes not trained yet")
 def test_shipped_generator_reduced_measurement():
     from n2nlib.text2image import evaluate_generator
 
@@ -173,7 +166,6 @@ def test_shipped_generator_reduced_measurement():
     assert quality["class_agreement"] >= card["class_agreement"] - 0.05
 
 
-@pytest.mark.skipif(not _shipped("shapes-generator-dequant"), reason="not trained yet")
 def test_shipped_dequantizer_meets_its_card():
     quality = zoo.card("shapes-generator-dequant").quality
     assert quality["nearest_class"] >= 0.95 and quality["class_agreement"] >= 0.9
