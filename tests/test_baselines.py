@@ -15,13 +15,7 @@ from n2nlib.experts import as_expert
 from n2nlib.flows.embedders import ConvEmbedder, MLPEmbedder
 from n2nlib.train import fit
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_embedding_mlp_architecture_follows_supplement_e():

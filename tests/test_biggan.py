@@ -15,12 +15,7 @@ from n2nlib.experts import is_frozen, is_target_expert
 pbg = pytest.importorskip("pytorch_pretrained_biggan")
 
 
-@pytest.fixture(autouse=True)
-def _float32():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 def tiny_config() -> pbg.BigGANConfig:

@@ -19,13 +19,7 @@ from n2nlib.cli import load_config, load_inputs, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 def _write_run(tmp_path: Path, **overrides) -> Path:

@@ -14,14 +14,7 @@ from n2nlib.data import FACTOR_NAMES
 from n2nlib.experiments import disentangle
 from n2nlib.experts import IdentityExpert
 
-
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 def test_held_out_pairs_differ_in_every_factor_and_are_seeded():

@@ -29,14 +29,7 @@ from n2nlib.zoo.training import (
     lowres,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float32():
-    """The image experts run in float32 (the suite's default is float64, for the flows)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 # -- autoencoder ---------------------------------------------------------------------------------

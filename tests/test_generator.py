@@ -23,13 +23,7 @@ from n2nlib.experts.generator import (
     truncated_noise,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float32():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 def tiny_generator() -> ShapesGenerator:

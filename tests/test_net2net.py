@@ -16,15 +16,7 @@ from n2nlib.experts import IdentityExpert, Labelator, as_expert, is_frozen
 from n2nlib.net2net import unpaired
 from n2nlib.testing import perturb_parameters
 
-
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    """These tests train: float32 as users do, one thread (tiny models, shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 def _toy(n: int, gen: torch.Generator):

@@ -10,13 +10,7 @@ from torch import nn
 from n2nlib import ConditionalINN
 from n2nlib.train import TrainingDiverged, fit, fused_supported, make_optimizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n: int = 256, dtype: torch.dtype = torch.float32):

@@ -15,14 +15,7 @@ from n2nlib.experiments import semantic
 from n2nlib.experts import IdentityExpert
 from n2nlib.experts.edges import AttributeVectors, LabelMaps
 
-
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 class _TableClassifier:

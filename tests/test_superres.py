@@ -13,14 +13,7 @@ from n2nlib import ConditionalINN, Net2Net, metrics
 from n2nlib.experiments import superres
 from n2nlib.experts import as_expert
 
-
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 def _images(n: int = 4, size: int = 16, seed: int = 0) -> torch.Tensor:

@@ -20,13 +20,7 @@ from n2nlib.experts.classifiers import AttributeClassifier
 from n2nlib.experts.dequant import DequantizationVAE, DequantizedGenerator
 from n2nlib.experts.generator import ShapesGenerator, class_index
 
-
-@pytest.fixture(autouse=True)
-def _float32():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,7 @@ from n2nlib.data import FACTOR_NAMES, PHOTO_NAMES, TEST_PHOTOS
 from n2nlib.experiments import unpaired
 from n2nlib.experts import Labelator, as_expert
 
-
-@pytest.fixture(autouse=True)
-def _float32_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
 
 # -- metrics ------------------------------------------------------------------------------------

@@ -23,13 +23,7 @@ MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06
 TARGETS = {"shapes-attributes": ("accuracy/", 0.98), "shapes-segmenter": ("miou", 0.9)}
 
 
-@pytest.fixture(autouse=True)
-def _float32():
-    """The zoo works in float32 whatever the test suite's default dtype."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float32")
 
 
 def test_every_recipe_is_registered_with_a_card():
