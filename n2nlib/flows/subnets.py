@@ -16,6 +16,19 @@ __all__ = ["MLP", "PairedMLP", "SubnetConstructor", "default_subnet"]
 SubnetConstructor = Callable[[int, int], nn.Module]
 
 
+def _check_sizes(name: str, in_features: int, out_features: int, hidden: int, n_hidden: int,
+                 n_nets: int | None = None) -> None:
+    """The size checks shared by :class:`MLP` and :class:`PairedMLP` (``ValueError``)."""
+    if n_hidden < 1:
+        raise ValueError(f"n_hidden must be at least 1, got {n_hidden}")
+    if hidden < 1 or in_features < 0 or out_features < 1 or (n_nets is not None and n_nets < 1):
+        nets = "" if n_nets is None else f", n_nets={n_nets}"
+        raise ValueError(
+            f"{name} sizes must be positive, got in={in_features}, hidden={hidden}, "
+            f"out={out_features}{nets}"
+        )
+
+
 class MLP(nn.Module):
     """The fully connected network of the paper's Table S3a.
 
@@ -50,13 +63,7 @@ class MLP(nn.Module):
         zero_init: bool = False,
     ) -> None:
         super().__init__()
-        if n_hidden < 1:
-            raise ValueError(f"n_hidden must be at least 1, got {n_hidden}")
-        if hidden < 1 or in_features < 0 or out_features < 1:
-            raise ValueError(
-                f"MLP sizes must be positive, got in={in_features}, hidden={hidden}, "
-                f"out={out_features}"
-            )
+        _check_sizes("MLP", in_features, out_features, hidden, n_hidden)
         layers: list[nn.Module] = []
         width = in_features
         for _ in range(n_hidden):
@@ -132,13 +139,7 @@ class PairedMLP(nn.Module):
         zero_init: bool = False,
     ) -> None:
         super().__init__()
-        if n_hidden < 1:
-            raise ValueError(f"n_hidden must be at least 1, got {n_hidden}")
-        if hidden < 1 or in_features < 0 or out_features < 1 or n_nets < 1:
-            raise ValueError(
-                f"PairedMLP sizes must be positive, got in={in_features}, hidden={hidden}, "
-                f"out={out_features}, n_nets={n_nets}"
-            )
+        _check_sizes("PairedMLP", in_features, out_features, hidden, n_hidden, n_nets)
         self.in_features, self.out_features = in_features, out_features
         self.hidden, self.n_hidden, self.n_nets, self.slope = hidden, n_hidden, n_nets, slope
         sizes = [in_features] + [hidden] * n_hidden + [out_features]
