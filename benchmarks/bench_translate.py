@@ -22,20 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by linear interpolation between order statistics."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("no values")
-    pos = (len(ordered) - 1) * q / 100.0
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def _timed(fn, *args, **kwargs) -> tuple[object, float]:
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
                                            generator=gen)
         assert batched_images.shape[0] == len(timed) * args.samples
 
-    p50, p95 = percentile(single, 50), percentile(single, 95)
+    p50, p95 = (float(q) for q in np.percentile(single, [50, 95]))
     per_prompt_batched = batched_s / len(timed)
     result = {
         "prompts": len(timed), "samples": args.samples, "threads": torch.get_num_threads(),

@@ -14,13 +14,11 @@ same-run ratios each script prints:
 2. ``peers``   — the same run's efficiency: achieved FLOP/s ≥ 50% of a same-size matmul.
 3. ``cache``   — epoch time with the latent cache vs re-encoding (``bench_cache.py``); ≥ 10×.
 4. ``latency`` — text → 16 images with the shipped text-to-image model, p50/p95 over 100
-   prompts (``bench_translate.py``, when it and the model exist).
+   prompts (``bench_translate.py``).
 5. ``notebooks`` — CI-mode run time of all notebooks and peak RSS per notebook in full mode
-   (``bench_notebooks.py``, when it exists).
+   (``bench_notebooks.py``).
 6. ``scaling`` — step time vs dim, blocks and batch with the matmul limit
    (``bench_scaling.py``, table and ``scaling.png``).
-
-Parts whose inputs have not landed yet are listed as "not yet measured" with the reason.
 """
 
 from __future__ import annotations
@@ -60,10 +58,6 @@ def _section(title: str, cmd: list[str], result: tuple[int, str, float, float, f
     status = "" if rc == 0 else f"\n**failed (exit {rc})**\n"
     return (f"## {title}\n\nCommand: `{shown}` ({seconds:.0f} s; 1-minute load average "
             f"{before:.1f} before, {after:.1f} after){status}\n\n{out.strip()}\n")
-
-
-def _not_yet(title: str, why: str) -> str:
-    return f"## {title}\n\nnot yet measured: {why}\n"
 
 
 def _verdict(ok: bool, what: str) -> str:
@@ -135,25 +129,13 @@ def main(argv: list[str] | None = None) -> None:
         doc.append(_section("3. Latent cache vs re-encoding", cmd, result))
 
     if "latency" in parts:
-        script = HERE / "bench_translate.py"
-        if not script.exists():
-            doc.append(_not_yet("4. Translation latency (text → 16 images)",
-                                "benchmarks/bench_translate.py (with the shipped "
-                                "text-to-image model) has not landed"))
-        else:
-            cmd = [py, "benchmarks/bench_translate.py"]
-            doc.append(_section("4. Translation latency (text → 16 images)", cmd, _run(cmd)))
+        cmd = [py, "benchmarks/bench_translate.py"]
+        doc.append(_section("4. Translation latency (text → 16 images)", cmd, _run(cmd)))
 
     if "notebooks" in parts:
-        script = HERE / "bench_notebooks.py"
-        if not script.exists():
-            doc.append(_not_yet("5. Notebooks: CI-mode time and peak RSS per notebook",
-                                "benchmarks/bench_notebooks.py has not landed (the notebooks "
-                                "are still being written)"))
-        else:
-            cmd = [py, "benchmarks/bench_notebooks.py"]
-            doc.append(_section("5. Notebooks: CI-mode time and peak RSS per notebook", cmd,
-                                _run(cmd)))
+        cmd = [py, "benchmarks/bench_notebooks.py"]
+        doc.append(_section("5. Notebooks: CI-mode time and peak RSS per notebook", cmd,
+                            _run(cmd)))
 
     doc += ["## Targets", "", *(verdicts or ["- none checked in this run"]), ""]
     text = "\n".join(doc)
