@@ -82,7 +82,7 @@ class PlainCINN(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         h = self.embedder(c)
-        logdet = torch.zeros(x.shape[0])
+        logdet = torch.zeros(x.shape[0], device=x.device)
         for block in self.blocks:
             x, ld = block(x, h)
             logdet = logdet + ld
