@@ -2,6 +2,7 @@
 
     python benchmarks/bench_cinn.py                 # paper and small configurations
     python benchmarks/bench_cinn.py --config small --steps 20
+    python benchmarks/bench_cinn.py --device cuda   # timed steps bracketed by synchronize
 
 For each configuration it times full training steps (forward, NLL, backward, Adam step) at
 batch 64 and reports samples/s and the achieved FLOP/s of the step as a fraction of the
@@ -57,41 +58,54 @@ def linear_flops_per_sample(model: nn.Module) -> int:
                if isinstance(m, nn.Linear))
 
 
-def time_matmul(batch: int, hidden: int, repeats: int = 30) -> float:
-    """GFLOP/s of ``(batch, hidden) @ (hidden, hidden)``, best of a few timed bursts."""
-    a, b = torch.randn(batch, hidden), torch.randn(hidden, hidden)
+def synchronize(device: str | torch.device = "cpu") -> None:
+    """Wait for queued kernels (a no-op on the CPU), so that wall-clock timers are honest."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_matmul(batch: int, hidden: int, repeats: int = 30,
+                device: str | torch.device = "cpu") -> float:
+    """GFLOP/s of ``(batch, hidden) @ (hidden, hidden)`` on ``device``, best of a few bursts."""
+    a = torch.randn(batch, hidden, device=device)
+    b = torch.randn(hidden, hidden, device=device)
     for _ in range(5):
         a @ b
     best = float("inf")
     for _ in range(5):
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
             a @ b
+        synchronize(device)
         best = min(best, (time.perf_counter() - start) / repeats)
     return 2 * batch * hidden * hidden / best / 1e9
 
 
-def bench(name: str, batch: int, steps: int, warmup: int) -> Result:
+def bench(name: str, batch: int, steps: int, warmup: int, device: str = "cpu") -> Result:
     cfg = CONFIGS[name]
     torch.manual_seed(0)
-    model = ConditionalINN(**cfg)
+    model = ConditionalINN(**cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x, c = torch.randn(batch, cfg["dim"]), torch.randn(batch, cfg["cond_dim"])
-    matmul_before = time_matmul(batch, model.hidden_dim)
+    x = torch.randn(batch, cfg["dim"], device=device)
+    c = torch.randn(batch, cfg["cond_dim"], device=device)
+    matmul_before = time_matmul(batch, model.hidden_dim, device=device)
     times = []
     for i in range(warmup + steps):
+        synchronize(device)
         start = time.perf_counter()
         loss = model.nll(x, c).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     step = statistics.median(times)
     flops = 3 * linear_flops_per_sample(model) * batch  # forward + 2x backward
     # the best of two measurements, one on each side of the steps: a busy neighbour
     # slows one of them, and the ratio must not flatter the cINN
-    matmul = max(matmul_before, time_matmul(batch, model.hidden_dim))
+    matmul = max(matmul_before, time_matmul(batch, model.hidden_dim, device=device))
     achieved = flops / step / 1e9
     return Result(
         config=name, dim=cfg["dim"], cond_dim=cfg["cond_dim"], n_blocks=cfg["n_blocks"],
@@ -101,6 +115,13 @@ def bench(name: str, batch: int, steps: int, warmup: int) -> Result:
         step_gflops=flops / 1e9, achieved_gflop_s=achieved, matmul_gflop_s=matmul,
         fraction_of_matmul=achieved / matmul,
     )
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    """The processor a benchmark ran on: the GPU's name for a CUDA device, else the CPU's."""
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    return cpu_name()
 
 
 def cpu_name() -> str:
@@ -122,17 +143,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     names = list(CONFIGS) if args.config == "all" else [args.config]
     if not args.json:
-        print(f"# {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+        print(f"# {device_name(args.device)}, {torch.get_num_threads()} threads, "
+              f"torch {torch.__version__}")
         print("| config | params (M) | batch | step (ms) | samples/s | GFLOP/step | "
               "achieved GFLOP/s | matmul GFLOP/s | fraction of matmul |")
         print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = bench(name, args.batch, args.steps, args.warmup)
+        r = bench(name, args.batch, args.steps, args.warmup, args.device)
         if args.json:
             print(json.dumps(asdict(r)))
         else:

@@ -3,6 +3,7 @@
     python benchmarks/bench_peers.py                     # paper configuration, all rows
     python benchmarks/bench_peers.py --steps 4 --only n2nlib,reference
     python benchmarks/bench_peers.py --dim 32 --blocks 4  # a quick smoke run
+    python benchmarks/bench_peers.py --device cuda --steps 30 --warmup 5  # on a GPU
 
 Needs the benchmark-only extra: ``pip install -e ".[bench]"`` (FrEIA 0.2, normflows); rows
 whose library is missing are reported as such, the others still run.
@@ -60,7 +61,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cinn import cpu_name, linear_flops_per_sample, time_matmul  # noqa: E402
+from bench_cinn import device_name, linear_flops_per_sample, synchronize, time_matmul  # noqa: E402
 from reference_cinn import PlainCINN, table_s3a  # noqa: E402
 
 from n2nlib import ConditionalINN  # noqa: E402
@@ -172,7 +173,7 @@ def _normflows(dim: int, cond: int, blocks: int, hidden: int) -> nn.Module:
     def run(flow: nn.Module, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         for pm in maps:
             pm.h = h
-        logdet = torch.zeros(x.shape[0])
+        logdet = torch.zeros(x.shape[0], device=x.device)
         for f in flow:  # data -> latent is normflows' inverse direction
             x, ld = f.inverse(x)
             logdet = logdet + ld
@@ -212,31 +213,39 @@ def _manual_steps(model: nn.Module, x: Tensor, c: Tensor, n: int, bf16: bool = F
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)
     times = []
     for _ in range(n):
+        synchronize(x.device)
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = model.nll(x, c).float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        synchronize(x.device)
         times.append(time.perf_counter() - start)
     return times
 
 
 def _fit_steps(model: nn.Module, x: Tensor, c: Tensor, n: int) -> list[float]:
+    def stamp(step: int, history: object) -> None:
+        synchronize(x.device)
+        stamps.append(time.perf_counter())
+
+    synchronize(x.device)
     stamps = [time.perf_counter()]
     fit(model, (x, c), steps=n, batch_size=x.shape[0], lr=1e-4, clip_grad=None,
-        schedule="constant", progress=False,
-        callback=lambda step, history: stamps.append(time.perf_counter()))
+        schedule="constant", progress=False, callback=stamp)
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
 def measure(name: str, dim: int, cond: int, blocks: int, batch: int, steps: int,
-            warmup: int) -> Row:
+            warmup: int, device: str = "cpu") -> Row:
     torch.manual_seed(0)
     model, description = build(name, dim, cond, blocks)
-    x, c = torch.randn(batch, dim), torch.randn(batch, cond)
+    model.to(device)
+    x = torch.randn(batch, dim, device=device)
+    c = torch.randn(batch, cond, device=device)
     hidden = 8 * dim
-    before = time_matmul(batch, hidden)
+    before = time_matmul(batch, hidden, device=device)
     if name in ("n2nlib", "n2nlib-fused"):
         times, optimizer = _fit_steps(model, x, c, warmup + steps), "fit(): fused Adam"
     elif name == "n2nlib-bf16":
@@ -244,7 +253,7 @@ def measure(name: str, dim: int, cond: int, blocks: int, batch: int, steps: int,
         optimizer = "fused Adam, bf16 autocast"
     else:
         times, optimizer = _manual_steps(model, x, c, warmup + steps), "Adam (default)"
-    after = time_matmul(batch, hidden)
+    after = time_matmul(batch, hidden, device=device)
     step = statistics.median(times[warmup:])
     flops = 3 * linear_flops_per_sample(model) * batch
     matmul = max(before, after)
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows")
     parser.add_argument("--bf16", action="store_true", help="add the n2nlib-bf16 row")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [n for n in args.only.split(",") if n]
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     for name in names:
         try:
             rows.append(measure(name, args.dim, args.cond, args.blocks, args.batch,
-                                args.steps, args.warmup))
+                                args.steps, args.warmup, args.device))
         except ImportError as err:
             print(f"# {name}: not measured ({err}); pip install -e '.[bench]'")
             continue
@@ -299,7 +309,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"# {name}: {r.step_ms:.0f} ms/step, {r.samples_per_s:.2f} samples/s, "
               f"{r.fraction_of_matmul:.3f} of matmul ({r.matmul_gflop_s:.1f} GFLOP/s), "
               f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-    header = (f"# {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    header = (f"# {device_name(args.device)}, {torch.get_num_threads()} threads, "
+              f"torch {torch.__version__}; "
               f"dim {args.dim}, cond {args.cond}, {args.blocks} blocks, hidden {8 * args.dim}, "
               f"batch {args.batch}, median of {args.steps} steps after {args.warmup}")
     print_table(rows, header)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scaling.py                   # table + benchmarks/scaling.png
     python benchmarks/bench_scaling.py --quick           # fewer points, 2 steps each
+    python benchmarks/bench_scaling.py --device cuda --png benchmarks/scaling_cuda.png
 
 Three one-at-a-time sweeps around a base configuration (condition 128 through the MLP
 embedder, subnets FC 8·dim × 3 hidden layers, float32, :func:`n2nlib.train.fit` steps with
@@ -33,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cinn import cpu_name, linear_flops_per_sample, time_matmul  # noqa: E402
+from bench_cinn import device_name, linear_flops_per_sample, time_matmul  # noqa: E402
 from bench_peers import _fit_steps  # noqa: E402
 
 from n2nlib import ConditionalINN  # noqa: E402
@@ -61,14 +62,16 @@ class Point:
     matmul_gflop_s: float
 
 
-def measure(sweep: str, dim: int, blocks: int, batch: int, steps: int, warmup: int) -> Point:
+def measure(sweep: str, dim: int, blocks: int, batch: int, steps: int, warmup: int,
+            device: str = "cpu") -> Point:
     torch.manual_seed(0)
-    model = ConditionalINN(dim, 128, n_blocks=blocks)
-    x, c = torch.randn(batch, dim), torch.randn(batch, 128)
+    model = ConditionalINN(dim, 128, n_blocks=blocks).to(device)
+    x = torch.randn(batch, dim, device=device)
+    c = torch.randn(batch, 128, device=device)
     hidden = 8 * dim
-    before = time_matmul(batch, hidden, repeats=10)
+    before = time_matmul(batch, hidden, repeats=10, device=device)
     times = _fit_steps(model, x, c, warmup + steps)[warmup:]
-    matmul = max(before, time_matmul(batch, hidden, repeats=10))
+    matmul = max(before, time_matmul(batch, hidden, repeats=10, device=device))
     step = statistics.median(times)
     limit = 3 * linear_flops_per_sample(model) * batch / (matmul * 1e9)
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> list[Point]:
     parser.add_argument("--sweeps", default=",".join(SWEEPS))
     parser.add_argument("--png", default=str(HERE / "scaling.png"))
     parser.add_argument("--json", default=None, help="also write the points to this file")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     points: list[Point] = []
@@ -125,11 +129,12 @@ def main(argv: list[str] | None = None) -> list[Point]:
         for value in (QUICK[sweep] if args.quick else spec["values"]):
             cfg = {"dim": 128, "blocks": 4, "batch": 64, **spec["base"], sweep: value}
             points.append(measure(sweep, cfg["dim"], cfg["blocks"], cfg["batch"],
-                                  args.steps, args.warmup))
+                                  args.steps, args.warmup, args.device))
             p = points[-1]
             print(f"# {sweep}={value}: {p.step_ms:.0f} ms, limit {p.limit_ms:.0f} ms",
                   file=sys.stderr, flush=True)
-    header = (f"# {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    header = (f"# {device_name(args.device)}, {torch.get_num_threads()} threads, "
+              f"torch {torch.__version__}; "
               f"median of {args.steps} fit() steps after {args.warmup}")
     print(header)
     print("| sweep | dim | blocks | batch | params (M) | step (ms) | matmul limit (ms) | "

@@ -3,6 +3,7 @@
     python benchmarks/run_all.py                  # everything, writes benchmarks/run_all.md
     python benchmarks/run_all.py --quick          # fewer steps and points (a smoke run)
     python benchmarks/run_all.py --only peers,scaling
+    python benchmarks/run_all.py --device cuda --only peers,scaling   # GPU figures
 
 Each part runs its own script in a fresh process (so one model's memory is gone before the
 next starts) and reports the machine's 1-minute load average before and after it, since the
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(HERE / "run_all.md"))
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda: where peers and scaling run (the other parts are "
+                             "CPU-only)")
     args = parser.parse_args(argv)
     parts = args.only.split(",")
     py = sys.executable
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if "peers" in parts:
         js = tmp / "peers.json"
-        cmd = [py, "benchmarks/bench_peers.py", "--json", str(js)]
+        cmd = [py, "benchmarks/bench_peers.py", "--json", str(js), "--device", args.device]
         cmd += ["--steps", "2", "--warmup", "1"] if args.quick else []
         result = _run(cmd)
         doc.append(_section("1–2. Training step against peers (paper configuration)", cmd,
@@ -116,8 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         verdicts += check_peers(js) if js.exists() else ["- peers: the run failed"]
 
     if "scaling" in parts:
-        cmd = [py, "benchmarks/bench_scaling.py"] + (["--quick", "--steps", "1"]
-                                                     if args.quick else [])
+        cmd = [py, "benchmarks/bench_scaling.py", "--device", args.device] + (
+            ["--quick", "--steps", "1"] if args.quick else [])
+        if args.device != "cpu":
+            cmd += ["--png", str(HERE / f"scaling_{args.device}.png")]
         doc.append(_section("6. Scaling with dim, blocks and batch (scaling.png)", cmd,
                             _run(cmd)))
 
