@@ -143,3 +143,14 @@ def test_net2net_with_zoo_experts_reloads_their_trained_weights(tmp_path):
     torch.testing.assert_close(loaded.log_prob(images, images), n2n.log_prob(images, images))
     torch.testing.assert_close(loaded.target.decode(torch.zeros(1, target.dim)),
                                target.decode(torch.zeros(1, target.dim)))
+
+
+def test_text_to_image_experts_have_recipes_for_the_zoo_command_line():
+    # `python -m n2nlib.zoo evaluate shapes-generator` needs their recipes, which live in
+    # n2nlib.text2image; the lookup must register them rather than say "no recipe"
+    from n2nlib.zoo import training
+
+    for name in ("shapes-generator", "shapes-generator-dequant"):
+        assert training._recipe(name).name == name
+    with pytest.raises(ValueError, match="no recipe for 'nope'"):
+        training._recipe("nope")

@@ -940,6 +940,11 @@ def evaluate_expert(name: str, model: Any, n: int | None = None) -> dict[str, fl
 
 def _recipe(name: str) -> Recipe:
     if name not in RECIPES:
+        # the text-to-image experts' recipes live in n2nlib.text2image (they need its models)
+        from n2nlib import text2image
+
+        text2image._register_recipes()
+    if name not in RECIPES:
         raise ValueError(f"no recipe for {name!r}; recipes: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
 
