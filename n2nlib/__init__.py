@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from n2nlib import settings
-from n2nlib.flows import ConditionalINN
+from n2nlib.flows import ConditionalINN, GroupedCINN
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ _LAZY = {
     "testing": ("n2nlib.testing", None),
 }
 
-__all__ = ["ConditionalINN", "Net2Net", "settings", "testing", "zoo", "__version__"]
+__all__ = ["ConditionalINN", "GroupedCINN", "Net2Net", "settings", "testing", "zoo", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

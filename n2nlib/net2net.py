@@ -50,7 +50,7 @@ from n2nlib.experts.base import (
     is_target_expert,
     latent_shape,
 )
-from n2nlib.flows import ConditionalINN
+from n2nlib.flows import ConditionalINN, GroupedCINN, cinn_from_config
 from n2nlib.train import History, distributed_info, fit
 
 __all__ = ["Net2Net", "unpaired"]
@@ -128,7 +128,7 @@ class Net2Net(nn.Module):
         self,
         source: Any,
         target: Any,
-        cinn: ConditionalINN | None = None,
+        cinn: ConditionalINN | GroupedCINN | None = None,
         *,
         device: str | torch.device | None = None,
         **cinn_kwargs: Any,
@@ -157,8 +157,9 @@ class Net2Net(nn.Module):
             raise TypeError(
                 f"cINN arguments {sorted(cinn_kwargs)} are only used when no cinn is given"
             )
-        if not isinstance(cinn, ConditionalINN):
-            raise TypeError(f"cinn must be a ConditionalINN, got {type(cinn).__name__}")
+        if not isinstance(cinn, (ConditionalINN, GroupedCINN)):
+            raise TypeError(
+                f"cinn must be a ConditionalINN or GroupedCINN, got {type(cinn).__name__}")
         if cinn.dim != tgt_shape[0]:
             raise ValueError(
                 f"the cINN's dim is {cinn.dim} but the target expert {self._name('target')} "
@@ -530,7 +531,7 @@ class Net2Net(nn.Module):
             else:
                 spec = config[role]
                 experts[role] = create_expert(spec["name"], **spec.get("kwargs", {}))
-        cinn = ConditionalINN.from_config(config["cinn"]).to(dtype=saved_dtype(directory))
+        cinn = cinn_from_config(config["cinn"]).to(dtype=saved_dtype(directory))
         load_weights(cinn, directory)
         return cls(experts["source"], experts["target"], cinn, device=device)
 

@@ -58,7 +58,7 @@ from n2nlib import settings
 from n2nlib.data.shapes import FACTOR_NAMES, FACTORS, Caption, caption, sample_factors
 from n2nlib.experts.dequant import DequantizationVAE, DequantizedGenerator
 from n2nlib.experts.generator import ShapesGenerator, class_factors, truncated_noise
-from n2nlib.flows import ConditionalINN
+from n2nlib.flows import ConditionalINN, GroupedCINN, cinn_from_config
 from n2nlib.net2net import Net2Net
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "synthesize",
     "load_target",
     "make_translator",
+    "translator_groups",
     "CINN_CONFIG",
     "PromptSet",
     "make_prompts",
@@ -460,20 +461,59 @@ def load_target(
     return DequantizedGenerator(generator, dequantizer)
 
 
+def translator_groups(target: Any) -> list[int] | None:
+    r"""How :func:`make_translator` splits :math:`z_\Theta = [\tilde z, \hat h]` into groups
+    that get separate cINNs (:class:`~n2nlib.flows.GroupedCINN`), or ``None`` for one cINN.
+
+    One shared cINN learns :math:`p(\hat h \mid c)` — the class embedding, nearly a function
+    of the sentence — and leaves the noise :math:`\tilde z` at its prior: the large, steep
+    likelihood gains of :math:`\hat h` dominate the gradients of the shared weights, and the
+    weak dependence of size and position on the sentence is never learned (notebook 06,
+    section 6). Separate groups give each part its own weights. For the zoo's shapes generator,
+    whose first seven noise dimensions are its renderer's parameters
+    (:func:`~n2nlib.experts.generator.known_noise`), the groups are: the centre (x, y), the
+    radius, the colour jitter (3), the background, the remaining noise, and :math:`\hat h`.
+    For other generators (e.g. the real BigGAN): :math:`[\tilde z, \hat h]`.
+
+    Arguments:
+        target: the target expert (a :class:`~n2nlib.experts.dequant.DequantizedGenerator`);
+            without ``z_dim`` and ``embed_dim`` there are no groups.
+
+    Returns:
+        The group sizes (adding up to ``target.dim``), or ``None``.
+
+    >>> class Target:
+    ...     z_dim, embed_dim, dim = 120, 128, 248
+    >>> translator_groups(Target())
+    [120, 128]
+    """
+    z_dim, embed_dim = getattr(target, "z_dim", None), getattr(target, "embed_dim", None)
+    if z_dim is None or embed_dim is None:
+        return None
+    known = getattr(getattr(target, "generator", None), "known_dims", 0)
+    if known == 7 and z_dim > 7:
+        return [2, 1, 3, 1, int(z_dim) - 7, int(embed_dim)]
+    return [int(z_dim), int(embed_dim)]
+
+
 def make_translator(
     source: Any = None,
     target: Any = None,
     *,
     device: str | torch.device | None = None,
+    groups: Sequence[int] | str | None = "auto",
     **cinn_kwargs: Any,
 ) -> Net2Net:
-    """A fresh (untrained) text-to-image :class:`~n2nlib.Net2Net`.
+    r"""A fresh (untrained) text-to-image :class:`~n2nlib.Net2Net`.
 
     Arguments:
         source: the text expert (default: :class:`~n2nlib.experts.text.SentenceBERT`).
         target: the target expert (default: :func:`load_target`).
         device: where the cINN lives.
-        **cinn_kwargs: override :data:`CINN_CONFIG`.
+        groups: ``"auto"`` (:func:`translator_groups`), explicit group sizes for a
+            :class:`~n2nlib.flows.GroupedCINN`, or ``None`` for one
+            :class:`~n2nlib.ConditionalINN` over all of :math:`z_\Theta` (the paper's τ).
+        **cinn_kwargs: override :data:`CINN_CONFIG` (for every group).
     """
     if source is None:
         from n2nlib.experts.text import SentenceBERT
@@ -482,7 +522,18 @@ def make_translator(
     if target is None:
         target = load_target(device=device)
     config = {**CINN_CONFIG, **cinn_kwargs}
-    cinn = ConditionalINN(int(target.dim), int(source.dim), **config)
+    if isinstance(groups, str):
+        if groups != "auto":
+            raise ValueError(f"groups must be 'auto', a list of sizes or None, got {groups!r}")
+        groups = translator_groups(target)
+    if groups is None:
+        cinn: ConditionalINN | GroupedCINN = ConditionalINN(int(target.dim), int(source.dim),
+                                                             **config)
+    else:
+        if sum(groups) != int(target.dim):
+            raise ValueError(f"groups {list(groups)} add up to {sum(groups)}, but the target "
+                             f"encodes to {int(target.dim)} dimensions")
+        cinn = GroupedCINN(list(groups), int(source.dim), **config)
     return Net2Net(source, target, cinn, device=device)
 
 
@@ -787,7 +838,7 @@ class TextToImage(Net2Net):
         source = source or {"name": "sentence-bert", "kwargs": {}}
         src = create_expert(source["name"], **source.get("kwargs", {}))
         tgt = load_target(generator, dequantizer, root=zoo_root, device=device)
-        super().__init__(src, tgt, ConditionalINN.from_config(cinn), device=device)
+        super().__init__(src, tgt, cinn_from_config(cinn), device=device)
         self.config: dict[str, Any] = {"cinn": dict(cinn), "source": dict(source),
                                        "generator": generator, "dequantizer": dequantizer}
         self.dim = int(tgt.dim)
@@ -1264,8 +1315,14 @@ def train_translator(
                    "Sentence-BERT (all-MiniLM-L6-v2) into z_Θ = [z̃, ĥ] of shapes-generator, "
                    "dequantised by shapes-generator-dequant. "
                    "`zoo.load('sbert-to-shapes').translate([...], n_samples=8)`.",
-        "architecture": f"ConditionalINN(dim=48, cond_dim=384, {CINN_CONFIG}) (Table S3 "
-                        "coupling blocks, MLP embedder of the sentence code)",
+        "architecture": (
+            f"GroupedCINN(groups={translator.cinn.groups}, cond_dim=384, {CINN_CONFIG}): one "
+            "ConditionalINN (Table S3 coupling blocks, MLP embedder of the sentence code) per "
+            "group of z_Θ = [centre, radius, colour jitter, background, other noise, ĥ] "
+            "(`text2image.translator_groups`)"
+            if isinstance(translator.cinn, GroupedCINN) else
+            f"ConditionalINN(dim=48, cond_dim=384, {CINN_CONFIG}) (Table S3 coupling blocks, "
+            "MLP embedder of the sentence code)"),
         "dim": int(translator.target.dim),
         "parameters": n_parameters(translator.cinn),
         "data": f"{n_train:,} synthetic examples (`text2image.synthesize`): z̃ ~ N(0, I), class "

@@ -17,6 +17,7 @@ from n2nlib.flows import (
     ConditionalINN,
     CouplingBlock,
     FixedPermutation,
+    GroupedCINN,
     InvertibleLeakyReLU,
 )
 from n2nlib.testing import perturb_parameters
@@ -37,6 +38,13 @@ class Case:
 def _cinn(dim: int, cond: str) -> nn.Module:
     cond_dim = {"none": 0, "vector": 4, "spatial": SPATIAL}[cond]
     return ConditionalINN(dim, cond_dim, n_blocks=3, hidden_dim=16, embed_dim=5, leaky_relu=0.7)
+
+
+def _grouped(dim: int, cond: str) -> nn.Module:
+    cond_dim = {"none": 0, "vector": 4, "spatial": SPATIAL}[cond]
+    groups = [dim] if dim == 1 else [1, dim - 1] if dim < 5 else [2, 1, dim - 3]
+    return GroupedCINN(groups, cond_dim, n_blocks=2, hidden_dim=16, embed_dim=5,
+                       leaky_relu=0.7)
 
 
 def _h(cond: str) -> int:
@@ -73,6 +81,7 @@ CASES = [
         ("none", "vector"),
     ),
     Case("cinn", _cinn, ("none", "vector", "spatial"), is_cinn=True),
+    Case("grouped_cinn", _grouped, ("none", "vector", "spatial"), is_cinn=True),
 ]
 
 PARAMS = [

@@ -102,6 +102,25 @@ def test_class_name_captioner(tiny):
     assert data.factors is None and np.isnan(data.agreement())
 
 
+def test_make_translator_splits_z_theta_into_groups(tiny):
+    from n2nlib import ConditionalINN, GroupedCINN
+
+    g, target, _ = tiny
+    small = {"device": "cpu", "n_blocks": 1, "hidden_dim": 8, "embed_dim": 4}
+    assert g.known_dims == 7 and t2i.translator_groups(target) == [2, 1, 3, 1, 2, 6]
+    auto = t2i.make_translator(fake_text_expert(), target, **small)
+    assert isinstance(auto.cinn, GroupedCINN) and auto.cinn.groups == [2, 1, 3, 1, 2, 6]
+    explicit = t2i.make_translator(fake_text_expert(), target, groups=[9, 6], **small)
+    assert explicit.cinn.groups == [9, 6]
+    single = t2i.make_translator(fake_text_expert(), target, groups=None, **small)
+    assert isinstance(single.cinn, ConditionalINN) and single.cinn.dim == 15
+    with pytest.raises(ValueError, match="add up to 10"):
+        t2i.make_translator(fake_text_expert(), target, groups=[5, 5], **small)
+    with pytest.raises(ValueError, match="groups must be"):
+        t2i.make_translator(fake_text_expert(), target, groups="each", **small)
+    assert t2i.translator_groups(fake_text_expert()) is None
+
+
 def test_translator_trains_translates_and_is_measured(tiny):
     g, target, clf = tiny
     torch.set_num_threads(1)

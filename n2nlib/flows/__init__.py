@@ -10,6 +10,7 @@ from n2nlib.flows.base import InvertibleModule
 from n2nlib.flows.cinn import ConditionalINN, CouplingBlock
 from n2nlib.flows.coupling import AffineCoupling, soft_clamp
 from n2nlib.flows.embedders import ConvEmbedder, IdentityEmbedder, MLPEmbedder
+from n2nlib.flows.grouped import GroupedCINN, cinn_from_config
 from n2nlib.flows.permutation import FixedPermutation
 from n2nlib.flows.subnets import MLP, PairedMLP, default_subnet
 
@@ -20,12 +21,14 @@ __all__ = [
     "ConvEmbedder",
     "CouplingBlock",
     "FixedPermutation",
+    "GroupedCINN",
     "IdentityEmbedder",
     "InvertibleLeakyReLU",
     "InvertibleModule",
     "MLP",
     "MLPEmbedder",
     "PairedMLP",
+    "cinn_from_config",
     "default_subnet",
     "soft_clamp",
 ]
