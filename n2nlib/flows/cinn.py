@@ -82,7 +82,68 @@ class CouplingBlock(InvertibleModule):
         return y, logdet
 
 
-class ConditionalINN(nn.Module):
+class DensityMixin:
+    r"""Eq. (4) and sampling for a conditional flow that has ``dim``, ``conditional``,
+    ``forward(x, c) -> (v, logdet)`` and ``inverse(v, c) -> (x, logdet_inv)``: shared by
+    :class:`ConditionalINN` and :class:`~n2nlib.flows.GroupedCINN`."""
+
+    dim: int
+    conditional: bool
+
+    def nll(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        r"""Per-sample negative log-likelihood in nats, the objective of Eq. (4):
+        :math:`\tfrac12\|v\|^2 + \tfrac{D}{2}\log 2\pi - \log|\det \partial v/\partial x|`."""
+        v, logdet = self(x, c)
+        return 0.5 * v.pow(2).sum(dim=1) + 0.5 * self.dim * _LOG_2PI - logdet
+
+    def log_prob(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        """Per-sample log-density :math:`\\log p(x \\mid c)` in nats (``-nll``)."""
+        return -self.nll(x, c)
+
+    def bits_per_dim(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        """Per-sample NLL in bits per dimension: ``nll / (dim · ln 2)``."""
+        return self.nll(x, c) / (self.dim * math.log(2.0))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        c: Tensor | None = None,
+        temperature: float = 1.0,
+        *,
+        n: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        r"""Draw :math:`x = \tau(T\epsilon \mid c)` with :math:`\epsilon \sim \mathcal{N}(0, I)`.
+
+        Arguments:
+            c: conditions, one sample is drawn per row (``None`` for an unconditional flow).
+            temperature: :math:`T \ge 0`, the standard deviation of the residual; below 1
+                it trades diversity for typicality, 0 gives the mode of :math:`v`.
+            n: number of samples, only for an unconditional flow.
+            generator: a :class:`torch.Generator` for reproducible draws.
+
+        Returns:
+            ``(B, dim)`` samples.
+        """
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        p = next(self.parameters())
+        if self.conditional:
+            if c is None:
+                raise ValueError("sample() of a conditional INN needs the condition c")
+            if n is not None and n != c.shape[0]:
+                raise ValueError(f"n={n} disagrees with the {c.shape[0]} rows of c")
+            batch = int(c.shape[0])
+        else:
+            if n is None or n < 1:
+                raise ValueError(f"an unconditional INN needs n >= 1 samples, got n={n!r}")
+            batch = n
+        eps = torch.randn(batch, self.dim, generator=generator, dtype=p.dtype,
+                          device="cpu" if generator is not None else p.device).to(p.device)
+        return self.inverse(eps * temperature, c)[0]
+
+
+class ConditionalINN(DensityMixin, nn.Module):
     r"""The conditional INN τ: ``n_blocks`` coupling blocks conditioned through an embedder H.
 
     Directions follow the paper: ``forward`` is :math:`\tau^{-1}`, from the target expert's
@@ -317,58 +378,6 @@ class ConditionalINN(nn.Module):
             v, ld = block.inverse(v, h)
             logdet = logdet + ld
         return v, logdet
-
-    def nll(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        r"""Per-sample negative log-likelihood in nats, the objective of Eq. (4):
-        :math:`\tfrac12\|v\|^2 + \tfrac{D}{2}\log 2\pi - \log|\det \partial v/\partial x|`."""
-        v, logdet = self(x, c)
-        return 0.5 * v.pow(2).sum(dim=1) + 0.5 * self.dim * _LOG_2PI - logdet
-
-    def log_prob(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Per-sample log-density :math:`\\log p(x \\mid c)` in nats (``-nll``)."""
-        return -self.nll(x, c)
-
-    def bits_per_dim(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Per-sample NLL in bits per dimension: ``nll / (dim · ln 2)``."""
-        return self.nll(x, c) / (self.dim * math.log(2.0))
-
-    @torch.no_grad()
-    def sample(
-        self,
-        c: Tensor | None = None,
-        temperature: float = 1.0,
-        *,
-        n: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        r"""Draw :math:`x = \tau(T\epsilon \mid c)` with :math:`\epsilon \sim \mathcal{N}(0, I)`.
-
-        Arguments:
-            c: conditions, one sample is drawn per row (``None`` for an unconditional flow).
-            temperature: :math:`T \ge 0`, the standard deviation of the residual; below 1
-                it trades diversity for typicality, 0 gives the mode of :math:`v`.
-            n: number of samples, only for an unconditional flow.
-            generator: a :class:`torch.Generator` for reproducible draws.
-
-        Returns:
-            ``(B, dim)`` samples.
-        """
-        if not temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-        p = self._param()
-        if self.conditional:
-            if c is None:
-                raise ValueError("sample() of a conditional INN needs the condition c")
-            if n is not None and n != c.shape[0]:
-                raise ValueError(f"n={n} disagrees with the {c.shape[0]} rows of c")
-            batch = int(c.shape[0])
-        else:
-            if n is None or n < 1:
-                raise ValueError(f"an unconditional INN needs n >= 1 samples, got n={n!r}")
-            batch = n
-        eps = torch.randn(batch, self.dim, generator=generator, dtype=p.dtype,
-                          device="cpu" if generator is not None else p.device).to(p.device)
-        return self.inverse(eps * temperature, c)[0]
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, cond_dim={self.cond_dim}, n_blocks={self.n_blocks}"

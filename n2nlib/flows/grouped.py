@@ -19,7 +19,6 @@ learns its own conditional (notebook 06 measures the difference).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -28,14 +27,11 @@ import torch
 from torch import Tensor, nn
 
 from n2nlib._checks import check_tensor
-from n2nlib.flows.cinn import ConditionalINN
+from n2nlib.flows.cinn import ConditionalINN, DensityMixin
 
 __all__ = ["GroupedCINN", "cinn_from_config"]
 
-_LOG_2PI = math.log(2.0 * math.pi)
-
-
-class GroupedCINN(nn.Module):
+class GroupedCINN(DensityMixin, nn.Module):
     r"""Independent conditional INNs over consecutive groups of dimensions, one condition.
 
     Same interface and directions as :class:`ConditionalINN` (``forward`` is
@@ -157,41 +153,6 @@ class GroupedCINN(nn.Module):
             out.append(x)
             logdet = logdet + ld
         return torch.cat(out, dim=1), logdet
-
-    def nll(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Per-sample negative log-likelihood in nats (Eq. 4), the sum over the groups."""
-        v, logdet = self(x, c)
-        return 0.5 * v.pow(2).sum(dim=1) + 0.5 * self.dim * _LOG_2PI - logdet
-
-    def log_prob(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Per-sample log-density in nats (``-nll``)."""
-        return -self.nll(x, c)
-
-    def bits_per_dim(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Per-sample NLL in bits per dimension."""
-        return self.nll(x, c) / (self.dim * math.log(2.0))
-
-    @torch.no_grad()
-    def sample(self, c: Tensor | None = None, temperature: float = 1.0, *, n: int | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
-        r"""Draw :math:`x = \tau(T\epsilon \mid c)`, one per row of ``c`` (``n`` for an
-        unconditional flow); as :meth:`ConditionalINN.sample`."""
-        if not temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-        if self.conditional:
-            if c is None:
-                raise ValueError("sample() of a conditional INN needs the condition c")
-            if n is not None and n != c.shape[0]:
-                raise ValueError(f"n={n} disagrees with the {c.shape[0]} rows of c")
-            batch = int(c.shape[0])
-        else:
-            if n is None or n < 1:
-                raise ValueError(f"an unconditional INN needs n >= 1 samples, got n={n!r}")
-            batch = n
-        p = next(self.parameters())
-        eps = torch.randn(batch, self.dim, generator=generator, dtype=p.dtype,
-                          device="cpu" if generator is not None else p.device).to(p.device)
-        return self.inverse(eps * temperature, c)[0]
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
