@@ -57,7 +57,12 @@ from torch import Tensor, nn
 from n2nlib import settings
 from n2nlib.data.shapes import FACTOR_NAMES, FACTORS, Caption, caption, sample_factors
 from n2nlib.experts.dequant import DequantizationVAE, DequantizedGenerator
-from n2nlib.experts.generator import ShapesGenerator, class_factors, truncated_noise
+from n2nlib.experts.generator import (
+    KNOWN_NOISE,
+    ShapesGenerator,
+    class_factors,
+    truncated_noise,
+)
 from n2nlib.flows import ConditionalINN, GroupedCINN, cinn_from_config
 from n2nlib.net2net import Net2Net
 
@@ -491,9 +496,14 @@ def translator_groups(target: Any) -> list[int] | None:
     if z_dim is None or embed_dim is None:
         return None
     known = getattr(getattr(target, "generator", None), "known_dims", 0)
-    if known == 7 and z_dim > 7:
-        return [2, 1, 3, 1, int(z_dim) - 7, int(embed_dim)]
+    if known == len(KNOWN_NOISE) and z_dim > known:
+        return [len(g) for g in _KNOWN_NOISE_GROUPS] + [int(z_dim) - known, int(embed_dim)]
     return [int(z_dim), int(embed_dim)]
+
+
+_KNOWN_NOISE_GROUPS = (("x", "y"), ("radius",), ("red", "green", "blue"), ("photo",))
+"""The groups of the generator's renderer parameters (:data:`~n2nlib.experts.generator.
+KNOWN_NOISE`, in its order) that :func:`translator_groups` gives a cINN each."""
 
 
 def make_translator(
