@@ -12,7 +12,10 @@ project on :mod:`n2nlib.data.shapes`:
   ``embeddings`` layer); :attr:`ShapesGenerator.class_embedding_matrix` is W itself;
 * **decoder** (BigGAN's generator, scaled to 32×32): ``[z̃, h]`` → FC → 4×4 map → residual
   up-blocks with class-conditional batch norm (gain and bias linear in ``[z̃, h]``), a non-local
-  block at 16×16, BN, ReLU, conv, tanh;
+  block at 16×16, BN, ReLU, conv, tanh; by default *layered* like the renderer: such a trunk
+  draws the shape's mask, composited over a background that the photo flag of
+  :math:`\tilde z` switches between a second trunk (photo) and a plain layer (see
+  ``composite`` and ``plain_layer``);
 * **noise** :math:`\tilde z` controls everything the class does not fix: size, position,
   background (plain or photo) and the small jitter of colour. Its first
   :data:`N_KNOWN` dimensions are the renderer's own parameters of an image — the shape's
@@ -273,6 +276,23 @@ class ShapesGenerator(nn.Module):
             renderer adds such noise (σ = 0.012) to plain backgrounds, a pixel loss cannot
             learn it (it is unpredictable), and without it a smooth dark background does not
             look like the data's (the attribute classifier calls it a photo).
+        plain_layer: where the photo flag says "plain" (``≤ 0``), the background is a *plain
+            layer* instead of the background trunk: the renderer's model of a plain
+            background — a grey level in ``[0.03, 0.22]``, a tint in ``±0.04`` per channel and
+            a linear gradient of at most ``±0.1`` per axis, each bounded and linear (before
+            its squashing) in the free noise dimensions, plus *blotches*: a ``3×4×4`` map
+            ``0.03 · R z̃_free`` with a fixed random ``R`` (unit variance per cell under the
+            prior), upsampled bicubically. The switch is by construction, so the flag alone
+            decides plain vs photo: with one trunk for both the encoder told them apart in the
+            free dimensions, the trunk ignored the flag, and prior noise decoded to photo-like
+            backgrounds almost always. The bounds keep prior draws valid (plain images occupy
+            a small part of the free dimensions' posterior, and an unbounded map extrapolates
+            from there to bright colourful blotches). The blotches are fixed for the same
+            reason as ``plain_noise``: the renderer draws them at random (σ = 0.03), so a
+            decoder trained by reconstruction learns their mean, a flat background, which the
+            attribute classifier reads as a photo more often than not; from ``R`` every prior
+            draw has blotches of the renderer's size. Needs ``composite`` and
+            ``known_dims = N_KNOWN``.
         classes: class names (default :func:`class_names`, the 40 shape × colour pairs).
     """
 
@@ -288,6 +308,7 @@ class ShapesGenerator(nn.Module):
         composite: bool = True,
         known_dims: int = N_KNOWN,
         plain_noise: float = 0.012,
+        plain_layer: bool = True,
         classes: list[str] | None = None,
     ) -> None:
         super().__init__()
@@ -309,7 +330,7 @@ class ShapesGenerator(nn.Module):
             "max_width": max_width, "encoder_width": encoder_width,
             "attention": bool(attention), "composite": bool(composite),
             "known_dims": known_dims, "plain_noise": float(plain_noise),
-            "classes": self.classes,
+            "plain_layer": bool(plain_layer), "classes": self.classes,
         }
         widths = [min(width * 2**i, max_width) for i in range(levels + 1)][::-1]  # 4×4 first
         self.embeddings = nn.Linear(self.num_classes, embed_dim, bias=False)  # W
@@ -327,6 +348,12 @@ class ShapesGenerator(nn.Module):
             self.background_layer = _Decoder(bg_widths, z_dim - self._bg_start, 3, False)
             pattern = torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
             self.register_buffer("pixel_noise", pattern * float(plain_noise))
+        self.plain_layer = bool(plain_layer) and composite and known_dims == N_KNOWN
+        if self.plain_layer:
+            free = z_dim - known_dims
+            self.plain_background = nn.Linear(free, 1 + 3 + 2)  # level, tint, gradient
+            blotches = torch.randn(3 * 4 * 4, free, generator=torch.Generator().manual_seed(1))
+            self.register_buffer("plain_blotches", blotches / math.sqrt(free))
         else:
             self.decoder = _Decoder(widths, z_dim + embed_dim, 3, attention)
         self.known_dims = known_dims
@@ -406,10 +433,28 @@ class ShapesGenerator(nn.Module):
         background = (torch.tanh(self.background_layer(noise[:, self._bg_start :])) + 1.0) / 2.0
         if self.known_dims == N_KNOWN:
             plain = (noise[:, N_KNOWN - 1] <= 0).to(background.dtype)[:, None, None, None]
-            background = background + plain * self.pixel_noise
+            if self.plain_layer:
+                flat = self._plain(noise[:, self.known_dims :])
+                background = plain * flat + (1.0 - plain) * background
+            # the pattern (and bicubic overshoot) can leave [0, 1]: clamp like the renderer
+            background = (background + plain * self.pixel_noise).clamp(0.0, 1.0)
         image = alpha * foreground[:, :, None, None] + (1.0 - alpha) * background
         return {"image": image, "alpha_logits": alpha_logits, "foreground": foreground,
                 "background": background}
+
+    def _plain(self, free: Tensor) -> Tensor:
+        """The plain layer (see ``plain_layer``): ``(B, 3, S, S)`` from the free noise."""
+        p = self.plain_background(free)
+        level = 0.03 + 0.19 * torch.sigmoid(p[:, :1])
+        tint = 0.04 * torch.tanh(p[:, 1:4])
+        slope = 0.1 * torch.tanh(p[:, 4:6])
+        t = (torch.arange(self.size, device=free.device, dtype=free.dtype) + 0.5) / self.size
+        t = t - 0.5
+        gradient = (slope[:, 0, None, None] * t[None, None, :]
+                    + slope[:, 1, None, None] * t[None, :, None])
+        coarse = 0.03 * (free @ self.plain_blotches.T).view(-1, 3, 4, 4)
+        blotches = F.interpolate(coarse, size=self.size, mode="bicubic", align_corners=False)
+        return (level + tint)[:, :, None, None] + gradient[:, None] + blotches
 
     def decode(self, z: Tensor) -> Tensor:
         """Images ``(B, 3, size, size)`` in [0, 1] from ``[z̃, h]`` ``(B, dim)``."""
