@@ -993,20 +993,25 @@ def content_preservation(predicted: dict[str, Tensor], reference: dict[str, Tens
 
 
 def linear_probe_accuracy(features: Tensor, labels: Tensor, *, test_fraction: float = 0.3,
-                          seed: int = 0) -> float:
+                          seed: int = 0, test_features: Tensor | None = None,
+                          test_labels: Tensor | None = None) -> float:
     """How well a linear classifier predicts ``labels`` from ``features`` (held-out accuracy).
 
     A logistic regression (scikit-learn, standardised features) is fitted on a random
     ``1 - test_fraction`` of the rows and scored on the rest. Chance level means the features
     hold no *linearly readable* information about the labels: e.g. the residual ``v`` of a
     cINN conditioned on the labels should sit at chance, the representation it came from far
-    above it.
+    above it. With ``test_features`` and ``test_labels`` the probe is fitted on *all* rows and
+    scored on that separate set instead — a transfer test, e.g. from training phrasings to
+    held-out ones.
 
     Arguments:
         features: ``(N, D)``.
         labels: ``(N,)`` integer classes.
-        test_fraction: share of rows held out for scoring.
+        test_fraction: share of rows held out for scoring (without a separate test set).
         seed: seed of the split.
+        test_features: ``(M, D)``, a separate test set (with ``test_labels``).
+        test_labels: ``(M,)``.
 
     Returns:
         Held-out accuracy in [0, 1].
@@ -1027,17 +1032,28 @@ def linear_probe_accuracy(features: Tensor, labels: Tensor, *, test_fraction: fl
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"features and labels need the same number of rows, got {x.shape[0]} "
                          f"and {y.shape[0]}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(x.shape[0])
-    n_test = max(1, int(round(test_fraction * x.shape[0])))
-    test, train = order[:n_test], order[n_test:]
-    if len(np.unique(y[train])) < 2:
+    if (test_features is None) != (test_labels is None):
+        raise ValueError("give test_features and test_labels together")
+    if test_features is not None:
+        x_test = _as_2d_numpy(test_features, "test_features")
+        y_test = torch.as_tensor(test_labels).detach().cpu().long().numpy().ravel()
+        if x_test.shape[1] != x.shape[1] or y_test.shape[0] != x_test.shape[0]:
+            raise ValueError(f"test_features must be (M, {x.shape[1]}) with M test_labels, got "
+                             f"{x_test.shape} and {y_test.shape[0]} labels")
+        x_train, y_train = x, y
+    else:
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(x.shape[0])
+        n_test = max(1, int(round(test_fraction * x.shape[0])))
+        test, train = order[:n_test], order[n_test:]
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+    if len(np.unique(y_train)) < 2:
         raise ValueError("the training part of the split holds a single class")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    clf.fit(x[train], y[train])
-    return float((clf.predict(x[test]) == y[test]).mean())
+    clf.fit(x_train, y_train)
+    return float((clf.predict(x_test) == y_test).mean())
 
 
 __all__ += ["ssim", "downsample", "lr_consistency", "pixel_std", "diversity_vs_ambiguity",

@@ -100,6 +100,7 @@ __all__ = [
     "evaluate_dequantizer",
     "train_dequantizer",
     "measure_translator",
+    "text_expert_ceiling",
     "zoo_recipes",
     "train",
     "train_translator",
@@ -792,7 +793,8 @@ def summarize_scores(scores: Mapping[str, T2IScores]) -> dict[str, float]:
     ``sbert-to-shapes`` card: ``accuracy/<factor>``, ``accuracy/mean``, ``all_correct``,
     ``diversity/<factor>``, ``diversity/mean`` (held-out phrasings),
     ``compositional/accuracy`` (mean over the stated factors of the compositional prompts)
-    and ``compositional/shape_and_color`` (every stated factor right at once).
+    and ``compositional/shape_and_color`` (every stated factor right at once); with a
+    ``"training phrasings"`` entry also ``train_phrasings/<factor>`` and ``/mean`` accuracies.
 
     >>> s = T2IScores({"shape": 1.0, "mean": 1.0}, 1.0, {"size": 0.5, "mean": 0.5}, 2, 4)
     >>> c = T2IScores({"shape": 0.5, "mean": 0.5}, 0.25, {"mean": 0.0}, 2, 4)
@@ -805,6 +807,9 @@ def summarize_scores(scores: Mapping[str, T2IScores]) -> dict[str, float]:
     out.update({f"diversity/{k}": float(v) for k, v in main.diversity.items()})
     out["compositional/accuracy"] = float(comp.accuracy["mean"])
     out["compositional/shape_and_color"] = float(comp.all_correct)
+    if "training phrasings" in scores:
+        out.update({f"train_phrasings/{k}": float(v)
+                    for k, v in scores["training phrasings"].accuracy.items()})
     return out
 
 
@@ -1057,6 +1062,7 @@ def measure_translator(
     temperature: float = 1.0,
     seed: int = 1000,
     batch_size: int = 64,
+    n_train_phrasings: int = 0,
 ) -> dict[str, T2IScores]:
     """The measurements of notebook 06 and of the ``sbert-to-shapes`` card.
 
@@ -1066,6 +1072,9 @@ def measure_translator(
         n_prompts: prompts in held-out phrasings, shape–colour pairs of training captions.
         n_compositional: prompts in held-out phrasings that name a pair of
             :data:`HELD_OUT_PAIRS` (shape and colour always stated).
+        n_train_phrasings: also this many prompts in *training* phrasings (new sentences of
+            the training templates and words; 0: none) — what separates the translator from
+            its text expert (see :func:`text_expert_ceiling`).
         n_samples: images per prompt.
         temperature: of the residual draws.
         seed: seed of the prompts and the draws.
@@ -1073,28 +1082,83 @@ def measure_translator(
             decoded together: smaller saves memory).
 
     Returns:
-        ``{"held-out phrasings": T2IScores, "compositional": T2IScores}``.
+        ``{"held-out phrasings": T2IScores, "compositional": T2IScores}``, and
+        ``"training phrasings"`` with ``n_train_phrasings``.
     """
     clf = _classifier(classifier)
     main_prompts = make_prompts(n_prompts, seed, exclude_pairs=HELD_OUT_PAIRS)
     comp_prompts = make_prompts(n_compositional, seed + 1, only_pairs=HELD_OUT_PAIRS,
                                 always=("shape", "color"))
-    return {
+    out = {
         "held-out phrasings": evaluate(translator, clf, main_prompts, n_samples, temperature,
                                        batch_size=batch_size, seed=seed),
         "compositional": evaluate(translator, clf, comp_prompts, n_samples, temperature,
                                   batch_size=batch_size, seed=seed + 1),
     }
+    if n_train_phrasings:
+        prompts = make_prompts(n_train_phrasings, seed + 2, split="train",
+                               exclude_pairs=HELD_OUT_PAIRS)
+        out["training phrasings"] = evaluate(translator, clf, prompts, n_samples, temperature,
+                                             batch_size=batch_size, seed=seed + 2)
+    return out
+
+
+@torch.no_grad()
+def text_expert_ceiling(
+    source: Any, n_train: int = 3000, n_test: int = 1000, *, seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """How much of each factor the text expert's code carries for held-out phrasings.
+
+    A linear probe per factor (:func:`n2nlib.metrics.linear_probe_accuracy`) is fitted on the
+    codes of ``n_train`` prompts in *training* phrasings, over the prompts that state the
+    factor, and scored on ``n_test`` fresh prompts in training phrasings and on ``n_test`` in
+    *held-out* phrasings (:func:`make_prompts`). A translator conditioned on these codes, with
+    a perfect generator, reads a factor from a held-out phrasing about as well as the probe
+    does: the held-out column is a ceiling of what the cINN can be asked for (a linear one: a
+    better reader of the same code could do a little more).
+
+    Arguments:
+        source: the text expert (anything with ``encode(texts) -> (N, D)``, e.g.
+            :class:`~n2nlib.experts.SentenceBERT`) or a callable doing the same.
+        n_train: prompts the probes are fitted on.
+        n_test: prompts of each test set.
+        seed: seed of the prompts.
+        batch_size: texts encoded at once.
+
+    Returns:
+        ``train_phrasings/<factor>`` and ``held_out/<factor>`` accuracies, and their
+        ``/mean`` over the factors.
+    """
+    from n2nlib import metrics
+
+    encode = getattr(source, "encode", source)
+    if not callable(encode):
+        raise TypeError("source must have encode(texts) or be a callable texts -> codes")
+
+    def codes(prompts: PromptSet) -> Tensor:
+        return torch.cat([torch.as_tensor(encode(prompts.texts[i : i + batch_size])).float().cpu()
+                          for i in range(0, len(prompts), batch_size)])
+
+    sets = {"fit": make_prompts(n_train, seed, split="train"),
+            "train_phrasings": make_prompts(n_test, seed + 1, split="train"),
+            "held_out": make_prompts(n_test, seed + 2, split="test")}
+    x = {k: codes(p) for k, p in sets.items()}
+    out: dict[str, float] = {}
+    for j, name in enumerate(FACTOR_NAMES):
+        fit = sets["fit"].stated[:, j]
+        for key in ("train_phrasings", "held_out"):
+            test = sets[key].stated[:, j]
+            out[f"{key}/{name}"] = metrics.linear_probe_accuracy(
+                x["fit"][fit], sets["fit"].factors[fit, j],
+                test_features=x[key][test], test_labels=sets[key].factors[test, j])
+    for key in ("train_phrasings", "held_out"):
+        out[f"{key}/mean"] = float(np.mean([out[f"{key}/{n}"] for n in FACTOR_NAMES]))
+    return out
 
 
 def _card_quality(scores: Mapping[str, T2IScores]) -> dict[str, float]:
-    main, comp = scores["held-out phrasings"], scores["compositional"]
-    out = {f"accuracy/{k}": v for k, v in main.accuracy.items()}
-    out["all_correct"] = main.all_correct
-    out.update({f"diversity/{k}": v for k, v in main.diversity.items()})
-    out["compositional/accuracy"] = comp.accuracy["mean"]
-    out["compositional/shape_and_color"] = comp.all_correct
-    return {k: round(float(v), 5) for k, v in out.items()}
+    return {k: round(float(v), 5) for k, v in summarize_scores(scores).items()}
 
 
 # -- zoo recipes and training -------------------------------------------------------------------
@@ -1183,11 +1247,16 @@ def zoo_recipes() -> list[Any]:
              "backgrounds; random left-right flips",
         held_out="2,000 generated images (z̃ ~ truncated N(0, I), classes in turn), read by "
                  "the zoo's shapes-attributes classifier",
-        architecture="BigGAN-style generator, z̃ ∈ R^16, h = Wc ∈ R^32 (W: 32×40, no bias): "
-                     "FC([z̃, h]) → 4×4×64; 3 residual up-blocks (64, 32, 16 ch) with batch "
-                     "norm conditioned on [z̃, h]; non-local block at 16×16; BN, ReLU, conv, "
-                     "tanh. Training encoder q(z̃|y): 3×3 stem (16 ch), 3 downsampling ResNet "
-                     "blocks, FC → (μ, log σ²)",
+        architecture="BigGAN-style layered generator, z̃ ∈ R^16 (7 Gaussianised renderer "
+                     "parameters x, y, radius, colour jitter ×3, photo flag + 9 inferred), "
+                     "h = Wc ∈ R^32 (W: 32×40, no bias). Shape layer: FC([z̃_known, h]) → "
+                     "4×4×64; 3 residual up-blocks (64, 32, 16 ch) with batch norm conditioned "
+                     "on the same; non-local block at 16×16; BN, ReLU, conv → mask α; one "
+                     "foreground colour (linear). Background: photo flag > 0 → a half-width "
+                     "trunk on [flag, z̃_free]; ≤ 0 → the plain layer (grey level, tint and a "
+                     "4×4 map, bounded, linear in z̃_free, upsampled bicubically). Image = "
+                     "α·fg + (1 − α)·bg. Training encoder q(z̃_free|y): 3×3 stem (16 ch), 3 "
+                     "downsampling ResNet blocks, FC → (μ, log σ²)",
         notes=(
             "Trained as a conditional VAE (the ELBO: L1 pixel NLL with a learnable scale γ, "
             "KL weight 1, true class given to the decoder), not as a GAN: on two shared CPU "
@@ -1196,7 +1265,11 @@ def zoo_recipes() -> list[Any]:
             "The shape layer's α is also fitted to the renderer's mask (binary cross-entropy, "
             "weight 1): the shapes are small, and from the pixel loss alone α learns them "
             "slowly.",
-            "The encoder is kept (`infer_noise`) to show what z̃ holds; BigGAN has none.",
+            "The encoder is kept (`noise_distribution`) to show what z̃ holds; BigGAN has none.",
+            "The plain layer is switched on the photo flag by construction: with one "
+            "background trunk for both, the encoder told plain from photo in the free "
+            "dimensions, the trunk ignored the flag, and prior noise decoded to photo-like "
+            "backgrounds almost always (background entropy 0.21 over random noise).",
         ),
     )
     dequantizer = Recipe(
@@ -1341,7 +1414,8 @@ def train_translator(
                 f"{MENTION_PROBS}); no caption names a pair of {list(HELD_OUT_PAIRS)}",
         "held_out": f"{n_eval[0]} prompts in held-out phrasings (test templates/synonyms) × "
                     f"{n_eval[2]} samples; {n_eval[1]} compositional prompts naming a held-out "
-                    "pair; images read by shapes-attributes",
+                    f"pair; for comparison {n_eval[0]} new prompts in training phrasings "
+                    "(train_phrasings/...); images read by shapes-attributes",
         "quality": {},
         "command": f"python -m n2nlib.text2image train {TRANSLATOR}" + (
             " --fast" if fast else "") + (f" --threads {threads}" if threads else "") + (
@@ -1369,7 +1443,8 @@ def train_translator(
     zoo.write_registry(entries, root)
     shipped = zoo.load(TRANSLATOR, device=device, root=root)
     scores = measure_translator(shipped, classifier, n_prompts=n_eval[0],
-                                n_compositional=n_eval[1], n_samples=n_eval[2])
+                                n_compositional=n_eval[1], n_samples=n_eval[2],
+                                n_train_phrasings=n_eval[0])
     card["quality"] = _card_quality(scores)
     entries = zoo.registry(root)
     entries[TRANSLATOR]["card"] = card

@@ -220,11 +220,15 @@ def test_residual_controls_and_summary_on_tiny_experts(tiny):
     got = t2i.residual_controls(n2n, clf, ["a red star", "a blue heart"], n_residuals=6)
     assert set(got) == set(FACTOR_NAMES) and all(0.0 <= x <= 1.0 for x in got.values())
     scores = t2i.measure_translator(n2n, clf, n_prompts=4, n_compositional=3, n_samples=2,
-                                    batch_size=2)
+                                    batch_size=2, n_train_phrasings=3)
     summary = t2i.summarize_scores(scores)
     assert summary["accuracy/mean"] == scores["held-out phrasings"].accuracy["mean"]
     assert summary["compositional/accuracy"] == scores["compositional"].accuracy["mean"]
     assert {"all_correct", "diversity/mean", "compositional/shape_and_color"} <= set(summary)
+    assert scores["training phrasings"].n_prompts == 3
+    assert summary["train_phrasings/mean"] == scores["training phrasings"].accuracy["mean"]
+    assert "training phrasings" not in t2i.measure_translator(
+        n2n, clf, n_prompts=2, n_compositional=2, n_samples=2)
 
 
 def test_text_to_image_keeps_only_tau_in_its_state(tiny, monkeypatch):
@@ -253,6 +257,31 @@ def test_zoo_recipes_are_zoo_recipes():
     assert all(isinstance(r, Recipe) for r in recipes)
     g = recipes[0].model(**recipes[0].config)
     assert g.z_dim == 16 and g.embed_dim == 32 and g.num_classes == 40
+
+
+def test_text_expert_ceiling_tells_known_words_from_held_out_ones():
+    """A bag-of-hashed-words expert knows the training words exactly and nothing of held-out
+    synonyms ("crimson", "tiny"): its probes are perfect on training phrasings and worse on
+    held-out ones."""
+    out = t2i.text_expert_ceiling(fake_text_expert(256), n_train=400, n_test=200)
+    assert set(out) == {f"{k}/{n}" for k in ("train_phrasings", "held_out")
+                        for n in (*FACTOR_NAMES, "mean")}
+    assert out["train_phrasings/size"] >= 0.95 and out["train_phrasings/color"] >= 0.95
+    assert out["held_out/mean"] < out["train_phrasings/mean"] - 0.1
+    with pytest.raises(TypeError, match="encode"):
+        t2i.text_expert_ceiling(object())
+
+
+@pytest.mark.slow
+def test_sentence_bert_ceiling_on_held_out_phrasings():
+    """The real Sentence-BERT: what notebook 06 reports as the ceiling of its held-out goals
+    (size is carried for every phrasing; colour synonyms such as "azure", "ivory" are not)."""
+    from n2nlib.experts import SentenceBERT
+
+    torch.set_num_threads(2)
+    out = t2i.text_expert_ceiling(SentenceBERT(device="cpu"), n_train=800, n_test=300)
+    assert out["train_phrasings/color"] >= 0.95 and out["held_out/size"] >= 0.9
+    assert out["held_out/color"] < 0.85
 
 
 # -- the shipped translator (in the zoo: python -m n2nlib.text2image train sbert-to-shapes) --

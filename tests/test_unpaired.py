@@ -50,6 +50,24 @@ def test_linear_probe_is_at_chance_for_independent_features():
         metrics.linear_probe_accuracy(independent, labels[:10])
 
 
+def test_linear_probe_transfers_to_a_separate_test_set():
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 2, (400,), generator=g)
+    sign = 2.0 * labels[:, None] - 1.0
+    train = torch.randn(400, 3, generator=g) + 3.0 * sign
+    same = torch.randn(200, 3, generator=g) + 3.0 * sign[:200]
+    flipped = torch.randn(200, 3, generator=g) - 3.0 * sign[:200]  # the classes swapped
+    assert metrics.linear_probe_accuracy(train, labels, test_features=same,
+                                         test_labels=labels[:200]) > 0.9
+    assert metrics.linear_probe_accuracy(train, labels, test_features=flipped,
+                                         test_labels=labels[:200]) < 0.2
+    with pytest.raises(ValueError, match="together"):
+        metrics.linear_probe_accuracy(train, labels, test_features=same)
+    with pytest.raises(ValueError, match="test_features must be"):
+        metrics.linear_probe_accuracy(train, labels, test_features=same[:, :2],
+                                      test_labels=labels[:200])
+
+
 # -- data ---------------------------------------------------------------------------------------
 
 
