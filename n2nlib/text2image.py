@@ -794,7 +794,8 @@ def summarize_scores(scores: Mapping[str, T2IScores]) -> dict[str, float]:
     ``diversity/<factor>``, ``diversity/mean`` (held-out phrasings),
     ``compositional/accuracy`` (mean over the stated factors of the compositional prompts)
     and ``compositional/shape_and_color`` (every stated factor right at once); with a
-    ``"training phrasings"`` entry also ``train_phrasings/<factor>`` and ``/mean`` accuracies.
+    ``"training phrasings"`` entry also ``train_phrasings/<factor>`` and ``/mean`` accuracies
+    (and ``train_phrasings/compositional``).
 
     >>> s = T2IScores({"shape": 1.0, "mean": 1.0}, 1.0, {"size": 0.5, "mean": 0.5}, 2, 4)
     >>> c = T2IScores({"shape": 0.5, "mean": 0.5}, 0.25, {"mean": 0.0}, 2, 4)
@@ -810,6 +811,9 @@ def summarize_scores(scores: Mapping[str, T2IScores]) -> dict[str, float]:
     if "training phrasings" in scores:
         out.update({f"train_phrasings/{k}": float(v)
                     for k, v in scores["training phrasings"].accuracy.items()})
+    if "compositional, training phrasings" in scores:
+        out["train_phrasings/compositional"] = float(
+            scores["compositional, training phrasings"].accuracy["mean"])
     return out
 
 
@@ -1073,8 +1077,9 @@ def measure_translator(
         n_compositional: prompts in held-out phrasings that name a pair of
             :data:`HELD_OUT_PAIRS` (shape and colour always stated).
         n_train_phrasings: also this many prompts in *training* phrasings (new sentences of
-            the training templates and words; 0: none) — what separates the translator from
-            its text expert (see :func:`text_expert_ceiling`).
+            the training templates and words; 0: none), and ``n_compositional`` compositional
+            ones — what separates the translator from its text expert (see
+            :func:`text_expert_ceiling`).
         n_samples: images per prompt.
         temperature: of the residual draws.
         seed: seed of the prompts and the draws.
@@ -1082,8 +1087,9 @@ def measure_translator(
             decoded together: smaller saves memory).
 
     Returns:
-        ``{"held-out phrasings": T2IScores, "compositional": T2IScores}``, and
-        ``"training phrasings"`` with ``n_train_phrasings``.
+        ``{"held-out phrasings": T2IScores, "compositional": T2IScores}``, and with
+        ``n_train_phrasings`` also ``"training phrasings"`` and ``"compositional, training
+        phrasings"``.
     """
     clf = _classifier(classifier)
     main_prompts = make_prompts(n_prompts, seed, exclude_pairs=HELD_OUT_PAIRS)
@@ -1100,6 +1106,11 @@ def measure_translator(
                                exclude_pairs=HELD_OUT_PAIRS)
         out["training phrasings"] = evaluate(translator, clf, prompts, n_samples, temperature,
                                              batch_size=batch_size, seed=seed + 2)
+        prompts = make_prompts(n_compositional, seed + 3, split="train",
+                               only_pairs=HELD_OUT_PAIRS, always=("shape", "color"))
+        out["compositional, training phrasings"] = evaluate(
+            translator, clf, prompts, n_samples, temperature, batch_size=batch_size,
+            seed=seed + 3)
     return out
 
 
@@ -1414,8 +1425,9 @@ def train_translator(
                 f"{MENTION_PROBS}); no caption names a pair of {list(HELD_OUT_PAIRS)}",
         "held_out": f"{n_eval[0]} prompts in held-out phrasings (test templates/synonyms) × "
                     f"{n_eval[2]} samples; {n_eval[1]} compositional prompts naming a held-out "
-                    f"pair; for comparison {n_eval[0]} new prompts in training phrasings "
-                    "(train_phrasings/...); images read by shapes-attributes",
+                    f"pair; for comparison {n_eval[0]} + {n_eval[1]} new prompts of both "
+                    "kinds in training phrasings (train_phrasings/...); images read by "
+                    "shapes-attributes",
         "quality": {},
         "command": f"python -m n2nlib.text2image train {TRANSLATOR}" + (
             " --fast" if fast else "") + (f" --threads {threads}" if threads else "") + (

@@ -227,6 +227,8 @@ def test_residual_controls_and_summary_on_tiny_experts(tiny):
     assert {"all_correct", "diversity/mean", "compositional/shape_and_color"} <= set(summary)
     assert scores["training phrasings"].n_prompts == 3
     assert summary["train_phrasings/mean"] == scores["training phrasings"].accuracy["mean"]
+    assert scores["compositional, training phrasings"].n_prompts == 3
+    assert "train_phrasings/compositional" in summary
     assert "training phrasings" not in t2i.measure_translator(
         n2n, clf, n_prompts=2, n_compositional=2, n_samples=2)
 
@@ -300,15 +302,25 @@ def test_shipped_translator_card_is_measured():
     assert quality["accuracy/size"] >= 0.8 and quality["accuracy/position"] >= 0.3
 
 
+def test_shipped_translator_card_meets_the_goals_it_can():
+    """Diversity of the unstated attributes ≥ 0.7 (the issue's goal), and on prompts in
+    *training* phrasings the stated attributes ≥ 0.9; on held-out phrasings see the xfail
+    below."""
+    quality = zoo.card(t2i.TRANSLATOR).quality
+    assert quality["diversity/mean"] >= 0.7 and quality["diversity/background"] >= 0.7
+    assert quality["train_phrasings/mean"] >= 0.9
+    assert quality["accuracy/background"] >= 0.75  # the generator's plain layer
+
+
 @pytest.mark.xfail(strict=False, reason=(
-    "the shipped sbert-to-shapes (a GroupedCINN) misses the goals: card accuracy/mean 0.68 "
-    "(size 0.91, shape 0.75, colour 0.63, background 0.62, position 0.49), diversity/mean 0.65 "
-    "(the generator draws photo-like backgrounds from almost every noise: 0.21), compositional "
-    "0.66; see notebook 06"))
-def test_shipped_translator_card_meets_the_goals():
+    "on held-out phrasings the shipped sbert-to-shapes reaches accuracy/mean 0.71 (size 0.91, "
+    "background 0.82, shape 0.74, colour 0.60, position 0.47) and compositional 0.66; the 0.9 "
+    "goal is above what Sentence-BERT's code carries for colour and position synonyms it never "
+    "saw (text_expert_ceiling, linear probes: colour 0.67, position 0.61, mean 0.82); on "
+    "training phrasings 0.93. See notebook 06"))
+def test_shipped_translator_card_meets_the_held_out_goals():
     quality = zoo.card(t2i.TRANSLATOR).quality
     assert quality["accuracy/mean"] >= 0.9
-    assert quality["diversity/mean"] >= 0.7
     assert quality["compositional/accuracy"] >= 0.7
 
 
