@@ -93,6 +93,10 @@ def test_plain_layer_switches_the_background_on_the_photo_flag():
     off = ShapesGenerator(z_dim=9, embed_dim=6, width=4, max_width=8, encoder_width=4,
                           plain_layer=False)
     assert not off.plain_layer and not hasattr(off, "plain_background")
+    assert not hasattr(off, "decoder") and hasattr(g, "shape_layer")  # still layered
+    flat = ShapesGenerator(z_dim=9, embed_dim=6, width=4, max_width=8, encoder_width=4,
+                           composite=False)
+    assert hasattr(flat, "decoder") and not flat.plain_layer
     assert off.config["plain_layer"] is False
 
 

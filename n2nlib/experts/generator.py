@@ -348,14 +348,14 @@ class ShapesGenerator(nn.Module):
             self.background_layer = _Decoder(bg_widths, z_dim - self._bg_start, 3, False)
             pattern = torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
             self.register_buffer("pixel_noise", pattern * float(plain_noise))
+        else:
+            self.decoder = _Decoder(widths, z_dim + embed_dim, 3, attention)
         self.plain_layer = bool(plain_layer) and composite and known_dims == N_KNOWN
         if self.plain_layer:
             free = z_dim - known_dims
             self.plain_background = nn.Linear(free, 1 + 3 + 2)  # level, tint, gradient
             blotches = torch.randn(3 * 4 * 4, free, generator=torch.Generator().manual_seed(1))
             self.register_buffer("plain_blotches", blotches / math.sqrt(free))
-        else:
-            self.decoder = _Decoder(widths, z_dim + embed_dim, 3, attention)
         self.known_dims = known_dims
         self.encoder = Encoder(size, 3, z_dim - known_dims, encoder_width, max_width)
         self.log_gamma = nn.Parameter(torch.zeros(()))
