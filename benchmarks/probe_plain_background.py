@@ -7,46 +7,21 @@ Two measurements, both read by the zoo's ``shapes-attributes`` background head:
 
 1. Real shapes on plain backgrounds rendered by the renderer's recipe
    (``data.shapes._plain_backgrounds``: level, tint, gradient, 4×4 blotches, pixel noise) with
-   one part left out at a time. A decoder trained by reconstruction cannot draw the random parts
-   (blotches, pixel noise); this shows which of them the classifier needs to say "plain".
+   one part left out at a time (its switches). A decoder trained by reconstruction cannot draw
+   the random parts (blotches, pixel noise); this shows which of them the classifier needs to
+   say "plain".
 2. ``shapes-generator`` from random noise with its known photo dimension set to fixed values:
    the fraction read as photo for each.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from n2nlib import zoo
-from n2nlib.data.shapes import FACTORS, render_shapes_full, sample_factors
+from n2nlib.data.shapes import FACTORS, _plain_backgrounds, render_shapes_full, sample_factors
 from n2nlib.experts.generator import KNOWN_NOISE
-
-
-def plain_backgrounds(n: int, size: int, seed: int, *, gradient: bool = True,
-                      blotches: bool = True, noise: bool = True) -> torch.Tensor:
-    """The renderer's plain backgrounds (same distributions), parts switchable."""
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    level = torch.from_numpy(rng.uniform(0.03, 0.22, size=(n, 1))).float()
-    tint = torch.from_numpy(rng.uniform(-0.04, 0.04, size=(n, 3))).float()
-    out = (level + tint)[:, :, None, None].expand(n, 3, size, size).clone()
-    if gradient:
-        amp = torch.from_numpy(rng.uniform(0.0, 0.10, size=n)).float()
-        theta = torch.from_numpy(rng.uniform(0.0, 2 * math.pi, size=n)).float()
-        t = (torch.arange(size) + 0.5) / size - 0.5
-        ramp = (torch.cos(theta)[:, None, None] * t[None, None, :]
-                + torch.sin(theta)[:, None, None] * t[None, :, None])
-        out += (amp[:, None, None] * ramp)[:, None]
-    if blotches:
-        blot = torch.randn(n, 3, 4, 4, generator=gen) * 0.03
-        out += F.interpolate(blot, size=(size, size), mode="bicubic", align_corners=False)
-    if noise:
-        out += torch.randn(n, 3, size, size, generator=gen) * 0.012
-    return out.clamp(0.0, 1.0)
 
 
 @torch.no_grad()
@@ -64,7 +39,9 @@ def main(n: int = 1000) -> None:
                 "level + tint only (flat)": {"gradient": False, "blotches": False,
                                              "noise": False}}
     for name, parts in variants.items():
-        images = mask * render.images + (1 - mask) * plain_backgrounds(n, 32, 7, **parts)
+        backgrounds = _plain_backgrounds(n, 32, np.random.default_rng(7),
+                                         torch.Generator().manual_seed(7), **parts)
+        images = mask * render.images + (1 - mask) * backgrounds
         read = clf.predict_factors(images)[:, 4]
         print(f"   {name:28} {float((read == photo).float().mean()):.3f}")
     g = zoo.load("shapes-generator", device="cpu").eval()

@@ -1092,25 +1092,19 @@ def measure_translator(
         phrasings"``.
     """
     clf = _classifier(classifier)
-    main_prompts = make_prompts(n_prompts, seed, exclude_pairs=HELD_OUT_PAIRS)
-    comp_prompts = make_prompts(n_compositional, seed + 1, only_pairs=HELD_OUT_PAIRS,
-                                always=("shape", "color"))
-    out = {
-        "held-out phrasings": evaluate(translator, clf, main_prompts, n_samples, temperature,
-                                       batch_size=batch_size, seed=seed),
-        "compositional": evaluate(translator, clf, comp_prompts, n_samples, temperature,
-                                  batch_size=batch_size, seed=seed + 1),
-    }
+    # (name, phrasings, prompts, compositional); set i draws its prompts and images with seed + i
+    sets = [("held-out phrasings", "test", n_prompts, False),
+            ("compositional", "test", n_compositional, True)]
     if n_train_phrasings:
-        prompts = make_prompts(n_train_phrasings, seed + 2, split="train",
-                               exclude_pairs=HELD_OUT_PAIRS)
-        out["training phrasings"] = evaluate(translator, clf, prompts, n_samples, temperature,
-                                             batch_size=batch_size, seed=seed + 2)
-        prompts = make_prompts(n_compositional, seed + 3, split="train",
-                               only_pairs=HELD_OUT_PAIRS, always=("shape", "color"))
-        out["compositional, training phrasings"] = evaluate(
-            translator, clf, prompts, n_samples, temperature, batch_size=batch_size,
-            seed=seed + 3)
+        sets += [("training phrasings", "train", n_train_phrasings, False),
+                 ("compositional, training phrasings", "train", n_compositional, True)]
+    out = {}
+    for i, (name, split, n, compositional) in enumerate(sets):
+        pairs = ({"only_pairs": HELD_OUT_PAIRS, "always": ("shape", "color")} if compositional
+                 else {"exclude_pairs": HELD_OUT_PAIRS})
+        prompts = make_prompts(n, seed + i, split=split, **pairs)
+        out[name] = evaluate(translator, clf, prompts, n_samples, temperature,
+                             batch_size=batch_size, seed=seed + i)
     return out
 
 
@@ -1130,8 +1124,8 @@ def text_expert_ceiling(
     better reader of the same code could do a little more).
 
     Arguments:
-        source: the text expert (anything with ``encode(texts) -> (N, D)``, e.g.
-            :class:`~n2nlib.experts.SentenceBERT`) or a callable doing the same.
+        source: the text expert (an :class:`~n2nlib.experts.Expert` with
+            ``encode(texts) -> (N, D)``, e.g. :class:`~n2nlib.experts.SentenceBERT`).
         n_train: prompts the probes are fitted on.
         n_test: prompts of each test set.
         seed: seed of the prompts.
@@ -1142,19 +1136,15 @@ def text_expert_ceiling(
         ``/mean`` over the factors.
     """
     from n2nlib import metrics
+    from n2nlib.cache import encode_latents
 
-    encode = getattr(source, "encode", source)
-    if not callable(encode):
-        raise TypeError("source must have encode(texts) or be a callable texts -> codes")
-
-    def codes(prompts: PromptSet) -> Tensor:
-        return torch.cat([torch.as_tensor(encode(prompts.texts[i : i + batch_size])).float().cpu()
-                          for i in range(0, len(prompts), batch_size)])
-
+    if not callable(getattr(source, "encode", None)):
+        raise TypeError("source must be a text expert with encode(texts) -> (N, D)")
     sets = {"fit": make_prompts(n_train, seed, split="train"),
             "train_phrasings": make_prompts(n_test, seed + 1, split="train"),
             "held_out": make_prompts(n_test, seed + 2, split="test")}
-    x = {k: codes(p) for k, p in sets.items()}
+    x = {k: encode_latents(source, p.texts, batch_size=batch_size, dtype=torch.float32,
+                           progress=False) for k, p in sets.items()}
     out: dict[str, float] = {}
     for j, name in enumerate(FACTOR_NAMES):
         fit = sets["fit"].stated[:, j]
@@ -1264,8 +1254,9 @@ def zoo_recipes() -> list[Any]:
                      "4×4×64; 3 residual up-blocks (64, 32, 16 ch) with batch norm conditioned "
                      "on the same; non-local block at 16×16; BN, ReLU, conv → mask α; one "
                      "foreground colour (linear). Background: photo flag > 0 → a half-width "
-                     "trunk on [flag, z̃_free]; ≤ 0 → the plain layer (grey level, tint and a "
-                     "4×4 map, bounded, linear in z̃_free, upsampled bicubically). Image = "
+                     "trunk on [flag, z̃_free]; ≤ 0 → the plain layer (grey level, tint and "
+                     "gradient, bounded, linear in z̃_free; blotches 0.03·R z̃_free, R a fixed "
+                     "random 48×9 map, upsampled bicubically). Image = "
                      "α·fg + (1 − α)·bg. Training encoder q(z̃_free|y): 3×3 stem (16 ch), 3 "
                      "downsampling ResNet blocks, FC → (μ, log σ²)",
         notes=(

@@ -340,20 +340,27 @@ class ShapesRender:
     background_sources: torch.Tensor
 
 
-def _plain_backgrounds(n: int, size: int, rng: np.random.Generator,
-                       gen: torch.Generator) -> torch.Tensor:
+def _plain_backgrounds(n: int, size: int, rng: np.random.Generator, gen: torch.Generator, *,
+                       gradient: bool = True, blotches: bool = True,
+                       noise: bool = True) -> torch.Tensor:
+    """Plain backgrounds: level + tint, a gradient, 4×4 blotches (bicubic), pixel noise; the
+    switches leave a part out (and its draws), for ``benchmarks/probe_plain_background.py``."""
     level = rng.uniform(0.03, 0.22, size=(n, 1))
     tint = rng.uniform(-0.04, 0.04, size=(n, 3))
     base = torch.from_numpy(level + tint).float()  # (n, 3)
-    amp = torch.from_numpy(rng.uniform(0.0, 0.10, size=n)).float()
-    theta = torch.from_numpy(rng.uniform(0.0, 2 * math.pi, size=n)).float()
-    t = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
-    ramp = (torch.cos(theta)[:, None, None] * t[None, None, :]
-            + torch.sin(theta)[:, None, None] * t[None, :, None])  # (n, S, S)
-    blot = torch.randn(n, 3, 4, 4, generator=gen, dtype=torch.float32) * 0.03
-    blot = F.interpolate(blot, size=(size, size), mode="bicubic", align_corners=False)
-    noise = torch.randn(n, 3, size, size, generator=gen, dtype=torch.float32) * 0.012
-    bg = base[:, :, None, None] + (amp[:, None, None] * ramp)[:, None] + blot + noise
+    bg = base[:, :, None, None].expand(n, 3, size, size).clone()
+    if gradient:
+        amp = torch.from_numpy(rng.uniform(0.0, 0.10, size=n)).float()
+        theta = torch.from_numpy(rng.uniform(0.0, 2 * math.pi, size=n)).float()
+        t = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
+        ramp = (torch.cos(theta)[:, None, None] * t[None, None, :]
+                + torch.sin(theta)[:, None, None] * t[None, :, None])  # (n, S, S)
+        bg += (amp[:, None, None] * ramp)[:, None]
+    if blotches:
+        blot = torch.randn(n, 3, 4, 4, generator=gen, dtype=torch.float32) * 0.03
+        bg += F.interpolate(blot, size=(size, size), mode="bicubic", align_corners=False)
+    if noise:
+        bg += torch.randn(n, 3, size, size, generator=gen, dtype=torch.float32) * 0.012
     return bg.clamp_(0.0, 1.0)
 
 
