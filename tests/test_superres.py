@@ -4,6 +4,8 @@ tiny translator between two linear "autoencoders"."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -190,6 +192,28 @@ def test_make_pairs_uses_held_out_photos_and_the_expert_filter():
     assert not torch.equal(hi, superres.make_pairs(3, split="train", seed=0, size=16, low=4)[1])
     with pytest.raises(ValueError, match="low"):
         superres.make_pairs(2, size=16, low=32)
+
+
+def test_augment_crops_turns_and_permutes_each_image_and_is_seeded():
+    x = torch.rand(400, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    y = superres.augment_crops(x, seed=3)
+    assert torch.equal(y, superres.augment_crops(x, seed=3))
+    assert not torch.equal(y, superres.augment_crops(x, seed=4))
+    # every output is one of the 4 turns × 6 channel orders of its own input, and all occur
+    symmetries = [torch.rot90(x, k, dims=(2, 3))[:, list(order)]
+                  for k in range(4) for order in itertools.permutations(range(3))]
+    which = torch.stack([(s == y).flatten(1).all(1) for s in symmetries], 1)
+    assert bool(which.any(1).all())
+    assert int(which.any(0).sum()) == 24
+    with pytest.raises(ValueError, match="squares"):
+        superres.augment_crops(torch.rand(2, 3, 4, 5))
+
+
+def test_make_pairs_augments_before_downsampling():
+    lo, hi = superres.make_pairs(6, split="train", seed=0, size=16, low=4, augment=True)
+    plain = superres.make_pairs(6, split="train", seed=0, size=16, low=4)[1]
+    assert torch.equal(hi, superres.augment_crops(plain, seed=0))
+    assert torch.equal(lo, metrics.downsample(hi, 4))
 
 
 def test_translator_samples_beat_bicubic_and_spread_with_temperature():

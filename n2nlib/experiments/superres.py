@@ -36,6 +36,7 @@ __all__ = [
     "SOURCE",
     "TARGET",
     "make_pairs",
+    "augment_crops",
     "latent_pairs",
     "bicubic",
     "nearest",
@@ -54,7 +55,7 @@ TARGET = "textures-ae-32"
 
 def make_pairs(
     n: int, split: str = "train", seed: int = 0, *, size: int = 32, low: int = 8,
-    progress: bool | None = None,
+    augment: bool = False, progress: bool | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pairs ``(low-resolution, high-resolution)`` of real photo crops.
 
@@ -66,9 +67,14 @@ def make_pairs(
     Arguments:
         n: number of pairs.
         split: ``"train"`` or ``"test"``.
-        seed: the same seed gives the same crops.
+        seed: the same seed gives the same crops (and augmentations).
         size: side of the high-resolution crops.
         low: side of the low-resolution images.
+        augment: turn each crop by a random multiple of 90° and permute its colour channels at
+            random (:func:`augment_crops`) before downsampling. The training split has only ten
+            photographs; a translator trained on their crops as they are meets held-out
+            textures and colours it has never seen, and its held-out NLL stays far above its
+            training NLL (notebook 03).
         progress: show a progress bar (default: for large ``n`` only).
 
     Returns:
@@ -79,7 +85,41 @@ def make_pairs(
     if not isinstance(low, int) or not 1 <= low <= size:
         raise ValueError(f"low must be an int in [1, size={size}], got {low!r}")
     hi = random_crops(n, size, split, seed, progress=progress)[0]
+    if augment:
+        hi = augment_crops(hi, seed=seed)
     return metrics.downsample(hi, low), hi
+
+
+def augment_crops(images: Tensor, seed: int = 0) -> Tensor:
+    """Turn each image by a random multiple of 90° and permute its colour channels at random.
+
+    Both keep what a photograph is made of (its pixel values, its textures up to their
+    orientation) and multiply what ten photographs show: 4 turns × 6 channel orders (grey
+    photos are unchanged by the permutation). With the horizontal flips of
+    :func:`n2nlib.data.random_crops` the turns give all 8 symmetries of the square.
+
+    Arguments:
+        images: ``(N, 3, S, S)`` square images.
+        seed: the same seed gives the same turns and permutations.
+
+    Returns:
+        A new ``(N, 3, S, S)`` tensor; each image holds the same values as before.
+
+    >>> x = torch.rand(5, 3, 4, 4)
+    >>> y = augment_crops(x, seed=0)
+    >>> bool(torch.equal(y.flatten(1).sort(1).values, x.flatten(1).sort(1).values))
+    True
+    """
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3]:
+        raise ValueError(f"images must be (N, 3, S, S) squares, got {tuple(images.shape)}")
+    gen = torch.Generator().manual_seed(seed)
+    turns = torch.randint(0, 4, (len(images),), generator=gen)
+    orders = torch.rand(len(images), 3, generator=gen).argsort(dim=1)
+    out = images.clone()
+    for k in range(1, 4):
+        rows = turns == k
+        out[rows] = torch.rot90(images[rows], k, dims=(2, 3))
+    return torch.gather(out, 1, orders[:, :, None, None].expand_as(out))
 
 
 def latent_pairs(
