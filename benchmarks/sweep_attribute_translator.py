@@ -44,10 +44,13 @@ def main() -> None:
                                                 which=drawn[torch.arange(300) % len(DRAWN)])
     print("| images | steps | blocks | σ floor | train s | flipped | kept | flipped per factor |")
     print("|---|---|---|---|---|---|---|---|")
+    data = {}  # per training-set size: rendered and encoded once, shared by its settings
     for n_train, steps, blocks, floor in chosen:
         settings.seed_everything(0)
-        train = semantic.make_data(n_train, "train", seed=0)
-        targets = semantic.encode_targets(ae, train.images, progress=False)
+        if n_train not in data:
+            train = semantic.make_data(n_train, "train", seed=0)
+            data[n_train] = train, semantic.encode_targets(ae, train.images, progress=False)
+        train, targets = data[n_train]
         tr = semantic.fit_translator(
             attributes, ae, targets, train.factors, steps=steps,
             cinn_kwargs={"n_blocks": blocks, "hidden_dim": 128}, desc="attributes",

@@ -21,6 +21,7 @@ import sys
 import torch
 
 from n2nlib import metrics, settings, zoo
+from n2nlib.cache import encode_latents
 from n2nlib.data import FACTOR_NAMES, render_shapes, sample_factors
 from n2nlib.deform import RandomDeformation
 from n2nlib.experiments import disentangle
@@ -53,19 +54,22 @@ def main() -> None:
           + " | ".join(f"{f} ← {'y' if f in disentangle.SHAPE_FACTORS else 'x'}" for f in ORDER)
           + " | mean |")
     print("|---" * (len(ORDER) + 6) + "|")
+    probes: dict[str, list[float]] = {}  # per deformation: what its condition tells
     for name, steps, floor in chosen:
         d = deformation(name)
+        if name not in probes:
+            z = encode_latents(ae, d(pairs.ys, seed=7).clamp(0, 1), progress=False)
+            probes[name] = [
+                metrics.linear_probe_accuracy(z, pairs.y_factors[:, FACTOR_NAMES.index(f)])
+                for f in ("color", "size", "position")]
         settings.seed_everything(0)
         trained = disentangle.fit_disentangler(
             ae, images, steps=int(steps), deformation=d, copies=2, seed=0,
             cinn_kwargs={"n_blocks": 4, "hidden_dim": 128}, device="cpu", progress=False,
             min_std=None if floor == "none" else float(floor))
-        z = trained.n2n.encode_target(d(pairs.ys, seed=7).clamp(0, 1), batch_size=256).cpu()
-        probes = [metrics.linear_probe_accuracy(z, pairs.y_factors[:, FACTOR_NAMES.index(f)])
-                  for f in ("color", "size", "position")]
         s = disentangle.evaluate(trained.n2n, classifier, pairs, reconstructions=recon)
         wanted = [s.wanted(f) for f in ORDER]
-        print(f"| {name} | {steps} | {floor} | " + " / ".join(f"{p:.2f}" for p in probes)
+        print(f"| {name} | {steps} | {floor} | " + " / ".join(f"{p:.2f}" for p in probes[name])
               + f" | {trained.seconds:.0f} | " + " | ".join(f"{w:.3f}" for w in wanted)
               + f" | {sum(wanted) / len(wanted):.3f} |", flush=True)
 

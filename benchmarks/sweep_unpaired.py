@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from n2nlib import ConditionalINN, Net2Net, settings, zoo
+from n2nlib import zoo
 from n2nlib.experiments import semantic, unpaired
 from n2nlib.experts import Labelator
 
@@ -38,13 +38,11 @@ def main() -> None:
           "content plain → photo / photo → plain | both ways |")
     print("|---|---|---|---|---|---|---|")
     for steps, floor in chosen:
-        settings.seed_everything(0)
-        cinn = ConditionalINN(dim=ae.dim, cond_dim=labeler.dim, n_blocks=4, hidden_dim=128)
-        n2n = Net2Net(labeler, ae, cinn, device="cpu")
-        pairs = semantic.latent_pairs(targets, n2n.encode_source(train.labels),
-                                      min_std=None if floor == "none" else float(floor))
-        history = n2n.fit(pairs, steps=int(steps), batch_size=128, lr=1e-3, warmup=100,
-                          progress=False)
+        trained = semantic.fit_translator(
+            labeler, ae, targets, train.labels, steps=int(steps),
+            cinn_kwargs={"n_blocks": 4, "hidden_dim": 128}, batch_size=128, lr=1e-3,
+            min_std=None if floor == "none" else float(floor), device="cpu", progress=False)
+        n2n, history = trained.n2n, trained.history
         got = []
         for src, dst in ((0, 1), (1, 0)):
             images, factors = test.domain(src)
