@@ -140,6 +140,17 @@ def test_unpaired_transfer_keeps_content_and_changes_the_domain():
     back = unpaired.translate(n2n, moved, source=1, target=0)
     assert float((back - y0).abs().max()) < 1e-3
 
+    # a temperature scales the kept residual: T = 0 sends every input to the target's mode
+    mode = unpaired.translate(n2n, y0, source=0, target=1, temperature=0.0)
+    assert float((mode - mode[:1]).abs().max()) < 1e-5
+    assert float((mode - moved).abs().mean()) > 0.3
+    half = unpaired.translate(n2n, y0, source=0, target=1, temperature=0.5, batch_size=64)
+    v = n2n.residual(y0, [0] * len(y0))
+    expected = n2n.translate_latent(n2n.encode_source([1] * len(y0)), v=0.5 * v)
+    assert torch.allclose(half, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="temperature"):
+        unpaired.translate(n2n, y0, source=0, target=1, temperature=-1.0)
+
     # the residual carries no domain: a linear probe is at chance on v, perfect on the codes
     v = n2n.residual(t_codes, t_labels)
     assert metrics.linear_probe_accuracy(t_codes, t_labels) > 0.95

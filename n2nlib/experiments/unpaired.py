@@ -113,28 +113,42 @@ def make_domains(
 
 @torch.no_grad()
 def translate(n2n: Any, images: Tensor, source: int, target: int, *,
-              batch_size: int = 256, progress: bool = False) -> Tensor:
+              temperature: float = 1.0, batch_size: int = 256, progress: bool = False) -> Tensor:
     r"""Translate images of domain ``source`` into domain ``target`` (supplement D):
-    :math:`y^* = \Lambda(\tau(\tau^{-1}(\Theta(y) \mid \text{source}) \mid \text{target}))`.
+    :math:`y^* = \Lambda(\tau(T \cdot \tau^{-1}(\Theta(y) \mid \text{source}) \mid
+    \text{target}))`, with :math:`T = 1` the paper's translation.
 
     Arguments:
         n2n: a trained :class:`~n2nlib.Net2Net` whose source expert is a Labelator of the
             domains.
         images: ``(B, 3, S, S)`` images of domain ``source``.
         source, target: domain indices.
+        temperature: scale of the kept residual :math:`v`; below 1 it pulls the translation
+            towards the mode of the target domain (more typical of it, less of the source
+            image kept), 0 gives the same image for every input.
         batch_size: images per call.
         progress: show a progress bar over the batches.
 
     Returns:
         ``(B, 3, S, S)`` on the CPU.
+
+    Raises:
+        ValueError: a negative temperature.
     """
     from tqdm.auto import tqdm
 
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     out = []
     desc = f"translating {DOMAINS[source]} -> {DOMAINS[target]}"
     for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress):
         y = images[i : i + batch_size]
-        out.append(n2n.transfer(y, x_new=[target] * len(y), x=[source] * len(y)).cpu())
+        if temperature == 1.0:
+            out.append(n2n.transfer(y, x_new=[target] * len(y), x=[source] * len(y)).cpu())
+            continue
+        v = n2n.residual(y, [source] * len(y)) * temperature
+        z = n2n.translate_latent(n2n.encode_source([target] * len(y)), v=v)
+        out.append(n2n.decode(z).cpu())
     return torch.cat(out)
 
 
