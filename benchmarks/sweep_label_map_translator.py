@@ -23,7 +23,7 @@ from n2nlib.experiments import semantic
 from n2nlib.experts.edges import LabelMaps
 
 SETTINGS = ["3000,4,0.3", "3000,4,0.15", "3000,4,0.6", "3000,4,1.0", "6000,4,0.3",
-            "12000,4,0.3", "6000,8,0.3"]
+            "12000,4,0.3", "6000,8,0.3", "6000,8,0.15", "6000,8,0.05", "12000,8,0.15"]
 
 
 def main() -> None:
