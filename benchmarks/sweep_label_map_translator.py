@@ -1,6 +1,6 @@
 """Settings of notebook 08's label-map translator (Sec. 4.2–4.3: segmenter argmax -> AE).
 
-    .venv/bin/python benchmarks/sweep_label_map_translator.py            # every setting (~16 min)
+    .venv/bin/python benchmarks/sweep_label_map_translator.py            # every setting (~30 min)
     .venv/bin/python benchmarks/sweep_label_map_translator.py 6000,8,0.3
 
 Each setting ``steps,n_blocks,min_std`` trains the translator from the segmenter's label maps
