@@ -143,10 +143,7 @@ def translate(n2n: Any, images: Tensor, source: int, target: int, *,
     desc = f"translating {DOMAINS[source]} -> {DOMAINS[target]}"
     for i in tqdm(range(0, len(images), batch_size), desc=desc, disable=not progress):
         y = images[i : i + batch_size]
-        if temperature == 1.0:
-            out.append(n2n.transfer(y, x_new=[target] * len(y), x=[source] * len(y)).cpu())
-            continue
-        v = n2n.residual(y, [source] * len(y)) * temperature
+        v = n2n.residual(y, [source] * len(y)) * temperature  # T = 1: Net2Net.transfer's path
         z = n2n.translate_latent(n2n.encode_source([target] * len(y)), v=v)
         out.append(n2n.decode(z).cpu())
     return torch.cat(out)
