@@ -3,7 +3,7 @@ flag decide it (issue 8)?
 
     .venv/bin/python benchmarks/probe_plain_background.py
 
-Two measurements, both read by the zoo's ``shapes-attributes`` background head:
+Two measurements, both read by the zoo's ``shapes-attributes-v1`` background head:
 
 1. Real shapes on plain backgrounds rendered by the renderer's recipe
    (``data.shapes._plain_backgrounds``: level, tint, gradient, 4×4 blotches, pixel noise) with
@@ -27,7 +27,7 @@ from n2nlib.experts.generator import KNOWN_NOISE
 @torch.no_grad()
 def main(n: int = 1000) -> None:
     torch.set_num_threads(1)
-    clf = zoo.load("shapes-attributes", device="cpu").eval()
+    clf = zoo.load("shapes-attributes-v1", device="cpu").eval()
     photo = FACTORS["background"].index("photo")
     factors = sample_factors(n, 5, split="test", background="plain")
     render = render_shapes_full(factors, 32, 5, "test")

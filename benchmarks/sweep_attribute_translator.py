@@ -8,7 +8,7 @@ codes' standard deviation) trains the attribute-vector translator of notebook 08
 data recipe (``semantic.make_data``, ``shapes-ae-32``) and measures, on the notebook's 300
 held-out images with one of colour / size / position changed each, the fraction of images whose
 changed factor flipped and whose other drawn factors were kept (``semantic.modification_scores``,
-read by ``shapes-attributes``). One thread; the trials quoted in notebook 08 and in
+read by ``shapes-attributes-v1``). One thread; the trials quoted in notebook 08 and in
 ``benchmarks/RESULTS.md`` are its output.
 """
 

@@ -7,7 +7,7 @@ Each setting ``deformation,steps,min_std[,BLOCKSxUNITS]`` trains τ on
 :math:`(\\Theta(d(y)), \\Theta(y))` with notebook 05's data (6,000 training images × 2
 deformations, ``shapes-ae-32``, cINN 4 × 128 unless the setting names another size) and
 measures, on its 1,000 held-out pairs, the share of transfers ``y*`` whose factor comes from the
-right source (``disentangle.evaluate``, read by ``shapes-attributes``). Deformations: ``paper``
+right source (``disentangle.evaluate``, read by ``shapes-attributes-v1``). Deformations: ``paper``
 is ``disentangle.default_deformation()`` (flip, crop 0.6–1.0, TPS); ``shift`` replaces the crop
 by a random cyclic shift (``padding_mode="wrap"``, window 1.0), which leaves no trace of the
 position; ``zoom`` is that shift with a random zoom (window 0.6–1.6 of the side, tiled where it

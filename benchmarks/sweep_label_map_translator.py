@@ -5,7 +5,7 @@
 
 Each setting ``steps,n_blocks,min_std`` trains the translator from the segmenter's label maps
 (one-hot, average-pooled to 8×8: ``LabelMaps(pool=8)``) to ``shapes-ae-32`` on notebook 08's
-data (``semantic.make_data``: 12,000 training images, segmented by ``shapes-segmenter``; cINN
+data (``semantic.make_data``: 12,000 training images, segmented by ``shapes-segmenter-v1``; cINN
 blocks × 128 units, batch 128, AdamW with weight decay 1e-4, target codes drawn with σ ≥
 ``min_std``), generates one image per held-out label map (the notebook's 300) and measures the
 segmenter's mIoU over the 6 classes and the foreground (layout) IoU on them

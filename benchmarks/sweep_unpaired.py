@@ -7,7 +7,7 @@ Each setting ``steps,min_std[,BLOCKSxUNITS]`` trains τ from the domain label (`
 to ``shapes-ae-32`` on notebook 04's data (``unpaired.make_domains``: 6,000 images per domain;
 cINN 4 × 128 unless the setting names another size) and translates its 400 held-out images per
 domain both ways. Columns: the share of translations in the target domain
-(``shapes-attributes``' background head) and the share that keep all four content factors
+(``shapes-attributes-v1``' background head) and the share that keep all four content factors
 (``unpaired.evaluate_transfer``), per direction and as the mean of the two. ``min_std``
 "none": target codes drawn from the encoder's posterior as it is. The notebook's setting is
 also translated at temperatures T < 1 (``unpaired.translate(..., temperature=T)``, τ(T·v |

@@ -17,7 +17,9 @@ Modes
 Distances
     :func:`mean_distance`, :func:`total_variation`.
 Diagnosis (notebook 07)
-    :func:`frechet_distance` (FID's formula on any features), :func:`sample_diversity`,
+    :func:`frechet_distance` (FID's formula on any features),
+    :func:`efficientnet_frechet_distance` (that formula on ImageNet EfficientNet-Lite0 features,
+    an independent reader), :func:`sample_diversity`,
     :func:`rms_distance`.
 
 >>> import torch
@@ -49,6 +51,8 @@ __all__ = [
     "total_variation",
     "gaussian_frechet_distance",
     "frechet_distance",
+    "efficientnet_features",
+    "efficientnet_frechet_distance",
     "sample_diversity",
     "rms_distance",
 ]
@@ -381,6 +385,63 @@ def frechet_distance(feats_a: object, feats_b: object) -> float:
         raise ValueError(f"need at least 2 rows in each set, got {a.shape[0]} and {b.shape[0]}")
     return gaussian_frechet_distance(a.mean(0), np.cov(a, rowvar=False).reshape(a.shape[1], -1),
                                      b.mean(0), np.cov(b, rowvar=False).reshape(b.shape[1], -1))
+
+
+@torch.no_grad()
+def efficientnet_features(images: Tensor, *, size: int = 128, batch_size: int = 128,
+                          network: object | None = None) -> Tensor:
+    """The 1280-d pooled features of ImageNet EfficientNet-Lite0 (a network nobody here
+    trained), for an independent Fréchet distance.
+
+    Arguments:
+        images: RGB ``(N, 3, H, W)`` in [0, 1].
+        size: images are resized (bilinear, antialiased when shrinking) to ``size × size``
+            first; the network was trained at 224, and 32-pixel images are too small for its
+            stride-32 head.
+        batch_size: images per forward pass.
+        network: an :class:`~n2nlib.experts.efficientnet.EfficientNetLite0` (default: the
+            ImageNet one, loaded once).
+
+    Returns:
+        float32 ``(N, 1280)`` on the CPU.
+    """
+    from n2nlib.experts.efficientnet import load_efficientnet_lite0
+
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"images must be RGB (N, 3, H, W) in [0, 1], got {got}")
+    net = network if network is not None else load_efficientnet_lite0()
+    param = next(net.parameters())
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device=param.device, dtype=param.dtype)
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                                align_corners=False,
+                                                antialias=x.shape[-1] > size)
+        out.append(net.features(x.clamp(0, 1), ["pool"])["pool"].float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, 1280)
+
+
+def efficientnet_frechet_distance(images_a: Tensor, images_b: Tensor, *, size: int = 128,
+                                  network: object | None = None) -> float:
+    """Fréchet distance between two image sets in ImageNet EfficientNet-Lite0 features.
+
+    FID's formula (:func:`frechet_distance`) on :func:`efficientnet_features`: an independent
+    reader of image quality beside the project's own classifiers. It is not FID (that uses
+    Inception-v3); compare only numbers measured with the same set sizes and ``size``.
+
+    Arguments:
+        images_a, images_b: RGB ``(N, 3, H, W)`` in [0, 1], ``N ≥ 2`` each.
+        size: the side the images are resized to before the network.
+        network: see :func:`efficientnet_features`.
+
+    Returns:
+        The distance (≥ 0).
+    """
+    fa = efficientnet_features(images_a, size=size, network=network)
+    fb = efficientnet_features(images_b, size=size, network=network)
+    return frechet_distance(fa, fb)
 
 
 def sample_diversity(samples: Tensor, n_samples: int) -> float:

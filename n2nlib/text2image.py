@@ -10,7 +10,7 @@ The paper's BERT-to-BigGAN experiment, end to end, with offline experts:
    DequantizedGenerator`).
 2. **synthetic training data** (:func:`synthesize`) — sample :math:`\tilde z` and a class,
    generate an image, and caption it with a *captioning expert*: here the zoo's
-   ``shapes-attributes`` classifier reads the five factors of the image and
+   ``shapes-attributes-v1`` classifier reads the five factors of the image and
    :class:`AttributeCaptioner` turns them into a sentence with the training templates of
    :mod:`n2nlib.data.shapes` (each factor stated or not at random); with the real BigGAN,
    :class:`ClassNameCaptioner` puts ImageNet class names into templates.
@@ -113,7 +113,7 @@ DEQUANTIZER = "shapes-generator-dequant"
 """The zoo's dequantisation VAE of the shapes generator's class embeddings (Table S4)."""
 TRANSLATOR = "sbert-to-shapes"
 """The zoo's trained text-to-image Net2Net (:class:`TextToImage`)."""
-CLASSIFIER = "shapes-attributes"
+CLASSIFIER = "shapes-attributes-v1"
 """The zoo's attribute classifier: the captioning expert and the measuring stick."""
 
 HELD_OUT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -252,7 +252,7 @@ class Captions:
 class AttributeCaptioner:
     """The captioning expert of the shapes world: an attribute classifier + sentence templates.
 
-    The classifier (the zoo's ``shapes-attributes``) reads all five factors of each image; the
+    The classifier (the zoo's ``shapes-attributes-v1``) reads all five factors of each image; the
     caption states a random subset of them in the *training* phrasings of
     :mod:`n2nlib.data.shapes` (:func:`caption_factors`).
 
@@ -272,7 +272,7 @@ class AttributeCaptioner:
     ) -> None:
         if not callable(getattr(classifier, "predict_factors", None)):
             raise TypeError("the classifier must have predict_factors(images) -> (N, 5), e.g. "
-                            "zoo.load('shapes-attributes')")
+                            "zoo.load('shapes-attributes-v1')")
         self.classifier = classifier
         self.probs = _check_probs(probs)
         self.held_out_pairs = tuple(held_out_pairs or ())
@@ -956,7 +956,7 @@ def evaluate_generator(
     Arguments:
         generator: a :class:`~n2nlib.experts.generator.ShapesGenerator`.
         n: generated images (classes in turn).
-        classifier: the attribute classifier (default: the zoo's ``shapes-attributes``).
+        classifier: the attribute classifier (default: the zoo's ``shapes-attributes-v1``).
         truncation: of the noise.
         seed: seed of the noise.
 
@@ -1072,7 +1072,7 @@ def measure_translator(
 
     Arguments:
         translator: a text-to-image Net2Net (or the MLP baseline).
-        classifier: the attribute classifier (default: the zoo's ``shapes-attributes``).
+        classifier: the attribute classifier (default: the zoo's ``shapes-attributes-v1``).
         n_prompts: prompts in held-out phrasings, shape–colour pairs of training captions.
         n_compositional: prompts in held-out phrasings that name a pair of
             :data:`HELD_OUT_PAIRS` (shape and colour always stated).
@@ -1247,7 +1247,7 @@ def zoo_recipes() -> list[Any]:
              "with their factors (class = shape × colour), half plain and half photo "
              "backgrounds; random left-right flips",
         held_out="2,000 generated images (z̃ ~ truncated N(0, I), classes in turn), read by "
-                 "the zoo's shapes-attributes classifier",
+                 "the zoo's shapes-attributes-v1 classifier",
         architecture="BigGAN-style layered generator, z̃ ∈ R^16 (7 Gaussianised renderer "
                      "parameters x, y, radius, colour jitter ×3, photo flag + 9 inferred), "
                      "h = Wc ∈ R^32 (W: 32×40, no bias). Shape layer: FC([z̃_known, h]) → "
@@ -1293,7 +1293,7 @@ def zoo_recipes() -> list[Any]:
         eval_n=2000,
         data="the 40 class embeddings of shapes-generator (columns of W), 100 copies each",
         held_out="2,000 stochastic reconstructions ĥ (classes in turn), decoded with "
-                 "shapes-generator and read by shapes-attributes",
+                 "shapes-generator and read by shapes-attributes-v1",
         architecture="Table S4 with width 256 instead of 4096: encoder 3×(FC, LReLU 0.01) → "
                      "(FC, LReLU) → 32; μ and log σ² heads 3×(FC, LReLU) → FC 32; decoder "
                      "4×(FC, LReLU) → FC 32; Gaussian output with a learned σ ≥ 0.1 "
@@ -1411,14 +1411,14 @@ def train_translator(
         "dim": int(translator.target.dim),
         "parameters": n_parameters(translator.cinn),
         "data": f"{n_train:,} synthetic examples (`text2image.synthesize`): z̃ ~ N(0, I), class "
-                "uniform, image by shapes-generator, caption by the shapes-attributes "
+                "uniform, image by shapes-generator, caption by the shapes-attributes-v1 "
                 "classifier in training templates (each factor stated with probability "
                 f"{MENTION_PROBS}); no caption names a pair of {list(HELD_OUT_PAIRS)}",
         "held_out": f"{n_eval[0]} prompts in held-out phrasings (test templates/synonyms) × "
                     f"{n_eval[2]} samples; {n_eval[1]} compositional prompts naming a held-out "
                     f"pair; for comparison {n_eval[0]} + {n_eval[1]} new prompts of both "
                     "kinds in training phrasings (train_phrasings/...); images read by "
-                    "shapes-attributes",
+                    "shapes-attributes-v1",
         "quality": {},
         "command": f"python -m n2nlib.text2image train {TRANSLATOR}" + (
             " --fast" if fast else "") + (f" --threads {threads}" if threads else "") + (

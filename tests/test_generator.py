@@ -197,7 +197,7 @@ def test_shipped_generator_photo_flag_decides_the_background():
     from n2nlib.experts.generator import KNOWN_NOISE
 
     g = zoo.load("shapes-generator", device="cpu").eval()
-    clf = zoo.load("shapes-attributes", device="cpu").eval()
+    clf = zoo.load("shapes-attributes-v1", device="cpu").eval()
     noise = g.sample_noise(80, generator=torch.Generator().manual_seed(3))
     labels = torch.arange(80) % 40
     flag = KNOWN_NOISE.index("photo")

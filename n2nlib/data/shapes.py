@@ -67,6 +67,10 @@ __all__ = [
     "SIZE_RANGES",
     "MIN_SIZE",
     "MAX_SIZE",
+    "World",
+    "WORLDS",
+    "DEFAULT_WORLD",
+    "low_detail",
     "make_factors",
     "sample_factors",
     "factor_names",
@@ -117,6 +121,33 @@ COLOR_RGB: dict[str, tuple[float, float, float]] = {
 COLOR_JITTER = 0.06
 SIZE_RANGES: dict[str, tuple[float, float]] = {"small": (0.10, 0.12), "large": (0.17, 0.20)}
 """Range of the shape radius ``R`` as a fraction of the image side."""
+
+
+
+@dataclass(frozen=True)
+class World:
+    """How big the shapes are and how much detail a photo background keeps.
+
+    Attributes:
+        size_ranges: the range of the shape radius ``R`` per size, as a fraction of the side.
+        photo_cells: ``None`` keeps photo crops sharp; ``k`` reduces each crop to its ``k × k``
+            cell averages and upsamples them bicubically (a low-detail photo crop).
+    """
+
+    size_ranges: Mapping[str, tuple[float, float]]
+    photo_cells: int | None
+
+
+WORLDS: dict[str, World] = {
+    "v1": World(size_ranges=SIZE_RANGES, photo_cells=None),
+    "v2": World(size_ranges={"small": (0.15, 0.17), "large": (0.22, 0.25)}, photo_cells=4),
+}
+"""The shapes worlds. ``"v1"``: small shapes on sharp photo crops, the world of the first
+experts (``shapes-ae-32``, ``shapes-generator``, …). ``"v2"``: larger shapes on low-detail
+photo crops, designed so that a small autoencoder can draw it (``benchmarks/probe_world_cause.py``
+and the "world" table of ``benchmarks/RESULTS.md``): the world of ``shapes-ae``."""
+
+DEFAULT_WORLD = "v1"
 
 MIN_SIZE = 16
 MAX_SIZE = 256
@@ -364,12 +395,25 @@ def _plain_backgrounds(n: int, size: int, rng: np.random.Generator, gen: torch.G
     return bg.clamp_(0.0, 1.0)
 
 
+def low_detail(images: torch.Tensor, cells: int) -> torch.Tensor:
+    """Keep only the ``cells × cells`` averages of each image, upsampled bicubically.
+
+    >>> low_detail(torch.rand(2, 3, 32, 32), 4).shape
+    torch.Size([2, 3, 32, 32])
+    """
+    cells = check_int("cells", cells, minimum=1)
+    coarse = F.adaptive_avg_pool2d(images, cells)
+    return F.interpolate(coarse, size=images.shape[-2:], mode="bicubic",
+                         align_corners=False).clamp_(0.0, 1.0)
+
+
 def render_shapes_full(
     factors: torch.Tensor | np.ndarray | Sequence[Sequence[int]],
     size: int = 32,
     seed: int | np.random.Generator = 0,
     split: str = "train",
     *,
+    world: str = DEFAULT_WORLD,
     progress: bool | None = None,
 ) -> ShapesRender:
     """Render images for given factor labels, with masks and the drawn continuous parameters.
@@ -381,6 +425,7 @@ def render_shapes_full(
             colours and backgrounds.
         split: ``"train"`` or ``"test"``: which random stream, and which photographs make
             photo backgrounds.
+        world: a key of :data:`WORLDS` (shape sizes, detail of photo backgrounds).
         progress: show a tqdm bar (default: only for 20000 images or more).
 
     Returns:
@@ -389,6 +434,7 @@ def render_shapes_full(
     factors = _as_factor_tensor(factors)
     size = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
     split = check_split(split)
+    spec = WORLDS[check_choice("world", world, tuple(WORLDS))]
     n = factors.shape[0]
     rng = _as_rng(seed, split, stream=0x5EA9E)
     geo = _shape_geometry()
@@ -396,7 +442,7 @@ def render_shapes_full(
     names = FACTORS["shape"]
 
     # geometry
-    lo_hi = np.array([SIZE_RANGES[s] for s in FACTORS["size"]])[factors[:, 2].numpy()]
+    lo_hi = np.array([spec.size_ranges[s] for s in FACTORS["size"]])[factors[:, 2].numpy()]
     radius = (lo_hi[:, 0] + rng.random(n) * (lo_hi[:, 1] - lo_hi[:, 0])) * size
     extent = np.array([geo[names[s]][1] for s in shapes]) * radius
     row, col = np.divmod(factors[:, 3].numpy(), 3)
@@ -419,6 +465,8 @@ def render_shapes_full(
         from n2nlib.data.photos import random_crops
 
         photo_images, photo_src = random_crops(int(is_photo.sum()), size, split, rng)
+        if spec.photo_cells is not None:
+            photo_images = low_detail(photo_images, spec.photo_cells)
         sources[torch.from_numpy(is_photo)] = photo_src
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
 
@@ -473,6 +521,7 @@ def render_shapes(
     seed: int | np.random.Generator = 0,
     split: str = "train",
     *,
+    world: str = DEFAULT_WORLD,
     progress: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Render images and masks for given factor labels.
@@ -482,6 +531,7 @@ def render_shapes(
         size: image side in pixels, ``16 <= size <= 256``.
         seed: int seed or NumPy Generator (same seed, same images).
         split: ``"train"`` or ``"test"`` (random stream and photographs for photo backgrounds).
+        world: a key of :data:`WORLDS`.
         progress: show a tqdm bar (default: only for 20000 images or more).
 
     Returns:
@@ -491,7 +541,7 @@ def render_shapes(
     >>> images.shape, int(masks.max())
     (torch.Size([1, 3, 64, 64]), 5)
     """
-    out = render_shapes_full(factors, size, seed, split, progress=progress)
+    out = render_shapes_full(factors, size, seed, split, world=world, progress=progress)
     return out.images, out.masks
 
 
@@ -810,6 +860,8 @@ class ShapesDataset(Dataset):
             factor names (see :func:`make_captions`).
         novel: in test captions, the probability of a held-out template or word at each choice.
         keep_coverage: keep the anti-aliased coverage (alpha) in ``render.coverage``.
+        world: a key of :data:`WORLDS`: ``"v1"`` (small shapes, sharp photos) or ``"v2"``
+            (larger shapes, low-detail photos: the world of ``zoo.load("shapes-ae")``).
         progress: show a tqdm bar (default: only for 20000 images or more).
 
     Attributes:
@@ -843,9 +895,11 @@ class ShapesDataset(Dataset):
         mention: str | Iterable[str] = "all",
         novel: float = 0.5,
         keep_coverage: bool = False,
+        world: str = DEFAULT_WORLD,
         progress: bool | None = None,
     ) -> None:
         self.split = check_split(split)
+        self.world = check_choice("world", world, tuple(WORLDS))
         self.size = check_int("size", size, minimum=MIN_SIZE, maximum=MAX_SIZE)
         self.seed = check_int("seed", seed, minimum=0)
         if background is not None:
@@ -882,7 +936,7 @@ class ShapesDataset(Dataset):
                     )
         self.background = background
         self.render = render_shapes_full(self.factors, self.size, seed, self.split,
-                                         progress=progress)
+                                         world=self.world, progress=progress)
         if not keep_coverage:
             self.render.coverage = None  # 4 bytes a pixel that most users never read
         self.images = self.render.images
@@ -917,4 +971,4 @@ class ShapesDataset(Dataset):
 
     def __repr__(self) -> str:
         return (f"ShapesDataset(n={len(self)}, split={self.split!r}, size={self.size}, "
-                f"seed={self.seed}, background={self.background!r})")
+                f"seed={self.seed}, background={self.background!r}, world={self.world!r})")

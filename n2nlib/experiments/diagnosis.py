@@ -27,7 +27,7 @@ Everything is computed here so that notebook 07 stays short and its numbers can 
 >>> SETTINGS["digits"].layers
 ('conv1', 'conv3', 'logits', 'argmax')
 >>> SETTINGS["shapes"].measure
-'shapes-attributes'
+'shapes-attributes-v1'
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ SETTINGS: dict[str, Setting] = {
         description="scikit-learn's 8×8 handwritten digits (1,438 train / 359 held out)",
     ),
     "shapes": Setting(
-        name="shapes", expert="shapes-segmenter", target="shapes-ae-32",
+        name="shapes", expert="shapes-segmenter-v1", target="shapes-ae-32",
         layers=("enc1", "bottleneck", "logits", "argmax"), pool=16,
-        measure="shapes-attributes", measure_layer=None, independent=True,
+        measure="shapes-attributes-v1", measure_layer=None, independent=True,
         description="procedural 32×32 shapes, plain and photo backgrounds",
     ),
 }
@@ -393,7 +393,7 @@ def diagnose_layer(
     same batch size and learning rate, and are trained by :func:`n2nlib.train.fit`.
 
     Arguments:
-        model: f, a tapped model (e.g. ``zoo.load("shapes-segmenter")``).
+        model: f, a tapped model (e.g. ``zoo.load("shapes-segmenter-v1")``).
         layer: the depth (see :meth:`~n2nlib.experts.taps.LayerExpert.layers`).
         target: g (an autoencoder with ``decode``).
         train_images: training images (x = y).

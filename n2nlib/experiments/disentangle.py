@@ -56,7 +56,7 @@ __all__ = [
 
 TARGET = "shapes-ae-32"
 """The zoo's autoencoder: Θ (also used as Φ, on deformed inputs) and Λ."""
-CLASSIFIER = "shapes-attributes"
+CLASSIFIER = "shapes-attributes-v1"
 """The zoo's attribute classifier, which measures the transfers."""
 SHAPE_FACTORS: tuple[str, ...] = ("shape", "size", "position")
 """Factors of the *shape* (geometry, pose): y* should take them from y."""

@@ -72,9 +72,9 @@ __all__ = [
 
 TARGET = "shapes-ae-32"
 """The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here."""
-SEGMENTER = "shapes-segmenter"
+SEGMENTER = "shapes-segmenter-v1"
 """The zoo's segmenter: the source of label maps and logits, and the mIoU measuring stick."""
-CLASSIFIER = "shapes-attributes"
+CLASSIFIER = "shapes-attributes-v1"
 """The zoo's attribute classifier, which reads the factors of generated images."""
 N_CLASSES = 6
 """Segmentation classes: background and the five shapes."""

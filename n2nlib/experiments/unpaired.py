@@ -49,7 +49,7 @@ DOMAINS: tuple[str, str] = ("plain", "photo")
 """Domain 0 and domain 1: the shapes data's two ``background`` values, in its label order."""
 TARGET = "shapes-ae-32"
 """The zoo's autoencoder trained on both domains (Θ, Λ)."""
-CLASSIFIER = "shapes-attributes"
+CLASSIFIER = "shapes-attributes-v1"
 """The zoo's attribute classifier: its ``background`` head is the domain classifier."""
 CONTENT = ("shape", "color", "size", "position")
 """The factors the two domains share, which a translation should keep."""
@@ -259,7 +259,7 @@ def evaluate_transfer(classifier: Any, translated: Tensor, source_factors: Tenso
     classifier).
 
     Arguments:
-        classifier: the zoo's ``shapes-attributes`` (``predict(images) -> {factor: labels}``).
+        classifier: the zoo's ``shapes-attributes-v1`` (``predict(images) -> {factor: labels}``).
         translated: ``(N, 3, S, S)`` translated images.
         source_factors: ``(N, 5)`` the true factors of the images they were translated from.
         target: the domain they were translated into.

@@ -44,8 +44,8 @@ def _check_tapped(model: object) -> None:
             and isinstance(model, nn.Module)):
         raise TypeError(
             f"model must be an nn.Module with layer taps (a tuple `taps` and "
-            f"features(images, layer, flatten=..., pool=...)), e.g. zoo.load('shapes-segmenter'); "
-            f"got {type(model).__name__}"
+            f"features(images, layer, flatten=..., pool=...)), e.g. "
+            f"zoo.load('shapes-segmenter'); got {type(model).__name__}"
         )
 
 

@@ -14,8 +14,8 @@ name                         what
                              backgrounds
 ``textures-ae-32``           autoencoder of 32×32 photo crops (superresolution target)
 ``textures-ae-8``            autoencoder of the same crops at 8×8 (superresolution source)
-``shapes-attributes``        classifier of all five shape factors (for the metrics)
-``shapes-segmenter``         per-pixel shape segmenter with layer taps (diagnosis)
+``shapes-attributes-v1``        classifier of all five shape factors (for the metrics)
+``shapes-segmenter-v1``         per-pixel shape segmenter with layer taps (diagnosis)
 ``digits-ae``                autoencoder of the 8×8 scikit-learn digits
 ``digits-classifier``        digits classifier with layer taps (diagnosis, MLP ablation)
 ============================ ==================================================================

@@ -3,6 +3,7 @@
     python -m n2nlib.zoo list                          registered experts and their quality
     python -m n2nlib.zoo card NAME                     one model card (markdown)
     python -m n2nlib.zoo train NAME|all [--fast] [--out DIR] [--threads N] [--seed S]
+                                   [--checkpoint-dir DIR]  (resumes when run again)
     python -m n2nlib.zoo verify                        check every weights file's sha256
     python -m n2nlib.zoo table                         markdown table of all cards
     python -m n2nlib.zoo evaluate NAME [--n N] [--write] [--out DIR]
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from n2nlib import zoo
 
@@ -38,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p_train.add_argument("--seed", type=int, default=0)
     p_train.add_argument("--device", default=None)
     p_train.add_argument("--no-progress", action="store_true")
+    p_train.add_argument("--checkpoint-dir", default=None,
+                         help="keep resumable checkpoints here; run the same command again to "
+                              "continue a stopped training (with 'all': one subfolder a name)")
     sub.add_parser("verify", help="check the sha256 of every shipped weights file")
     sub.add_parser("table", help="a markdown table of every card (for benchmarks/RESULTS.md)")
     p_eval = sub.add_parser("evaluate", help="measure an expert on held-out data")
@@ -95,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
         names = recipe_names() if args.name == "all" else [args.name]
         for name in names:
+            ckpt = args.checkpoint_dir
+            if ckpt is not None and len(names) > 1:
+                ckpt = str(Path(ckpt) / name)
             result = train_expert(name, fast=args.fast, out=args.out, threads=args.threads,
                                   seed=args.seed, device=args.device,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, checkpoint_dir=ckpt)
             quality = ", ".join(f"{k}={v:.4g}" for k, v in result.card["quality"].items())
             print(f"{name}: {result.card['train_seconds']:.0f} s, {quality} -> {result.weights}")
         return 0
