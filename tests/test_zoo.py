@@ -154,3 +154,84 @@ def test_text_to_image_experts_have_recipes_for_the_zoo_command_line():
         assert training._recipe(name).name == name
     with pytest.raises(ValueError, match="no recipe for 'nope'"):
         training._recipe("nope")
+
+
+def _hostile_zoo(tmp_path, marker):
+    """A zoo folder whose registry names a function that would write ``marker`` if called."""
+    name = "digits-classifier"
+    entry = dict(zoo.registry()[name])
+    (tmp_path / "weights").mkdir()
+    shutil.copy(zoo.weights_path(name), tmp_path / "weights")
+    entry["class"] = "os:system"
+    entry["config"] = {"command": f"touch {marker}"}
+    (tmp_path / "registry.json").write_text(
+        json.dumps({"format": 1, "experts": {"evil": entry}}))
+    return "evil"
+
+
+def test_a_registry_cannot_make_the_zoo_run_code(tmp_path):
+    from n2nlib.experts import create_expert
+
+    marker = tmp_path / "ran"
+    name = _hostile_zoo(tmp_path, marker)
+    for call in (lambda: zoo.build(name, root=tmp_path),
+                 lambda: zoo.load(name, root=tmp_path),
+                 lambda: create_expert(f"zoo:{name}", root=str(tmp_path))):
+        with pytest.raises(zoo.ZooError, match="'os:system', which is not one of the zoo"):
+            call()
+    assert not marker.exists()
+
+
+def test_a_config_cannot_make_the_command_line_run_code(tmp_path):
+    marker = tmp_path / "ran"
+    name = _hostile_zoo(tmp_path, marker)
+    config = tmp_path / "config.yaml"
+    np_x = tmp_path / "x.npy"
+    import numpy as np
+
+    np.save(np_x, np.zeros((4, 1, 8, 8), dtype=np.float32))
+    config.write_text(
+        f"source: {{name: 'zoo:{name}', kwargs: {{root: '{tmp_path}'}}}}\n"
+        "target: {name: 'zoo:digits-ae'}\n"
+        "data: {train: {x: x.npy, y: x.npy}}\n"
+        "train: {steps: 1, batch_size: 2}\n")
+    out = subprocess.run([sys.executable, "-m", "n2nlib.cli", "train", str(config)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "not one of the zoo's architectures" in out.stderr
+    assert not marker.exists()
+
+
+def test_fit_expert_resumes_from_its_checkpoint(tmp_path):
+    from n2nlib.experts.autoencoder import Autoencoder
+    from n2nlib.zoo.training import AutoencoderObjective, fit_expert
+
+    data = {"image": torch.rand(48, 1, 16, 16)}
+    config = {"size": 16, "channels": 1, "dim": 4, "width": 8, "max_width": 8,
+              "n_pseudo_classes": 4, "embed_dim": 4, "attention": False}
+
+    def run(steps, ckpt):
+        torch.manual_seed(0)
+        model = Autoencoder(**config)
+        objective = AutoencoderObjective(gan_weight=0.5, gan_start=2, disc_width=4)
+        history = fit_expert(model, objective, data, steps=steps, batch_size=16, warmup=1,
+                             progress=False, checkpoint_dir=ckpt, checkpoint_every=2)
+        return model, objective, history
+
+    whole, whole_obj, h_whole = run(6, None)
+    run(6, tmp_path)
+    # as if killed after step 4: the checkpoints of step 6 never made it to disk
+    for folder in (tmp_path, tmp_path / "discriminator"):
+        shutil.rmtree(folder / "step-00000006")
+        (folder / "latest.json").write_text(json.dumps({"checkpoint": "step-00000004",
+                                                        "step": 4}))
+    resumed, resumed_obj, h_resumed = run(6, tmp_path)   # continues from step 4
+    assert len(h_resumed.loss) == 6
+    assert h_resumed.loss == pytest.approx(h_whole.loss, rel=1e-4, abs=1e-5)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    for a, b in zip(whole_obj.discriminator.parameters(),
+                    resumed_obj.discriminator.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="more than the 3 asked for"):
+        run(3, tmp_path)

@@ -331,8 +331,25 @@ def verify(name: str, root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def _import_class(spec: str) -> type[nn.Module]:
-    module_name, _, attr = spec.partition(":")
+ARCHITECTURES: tuple[str, ...] = (
+    "n2nlib.experts.autoencoder:Autoencoder",
+    "n2nlib.experts.classifiers:AttributeClassifier",
+    "n2nlib.experts.classifiers:DigitsClassifier",
+    "n2nlib.experts.classifiers:Segmenter",
+    "n2nlib.experts.dequant:DequantizationVAE",
+    "n2nlib.experts.generator:ShapesGenerator",
+    "n2nlib.text2image:TextToImage",
+)
+"""The only classes a registry entry may name (``"module:Class"``). A registry file is data: a
+folder downloaded from elsewhere must not be able to make :func:`build` or :func:`load` import
+and call anything else (``"os:system"``, say)."""
+
+
+def _import_class(spec: object) -> type[nn.Module]:
+    if spec not in ARCHITECTURES:
+        raise ZooError(f"the registry names the class {spec!r}, which is not one of the zoo's "
+                       f"architectures {list(ARCHITECTURES)}; a registry can only name those")
+    module_name, _, attr = str(spec).partition(":")
     return getattr(importlib.import_module(module_name), attr)
 
 
