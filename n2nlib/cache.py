@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from n2nlib._checks import check_batch, check_tensor
 from n2nlib.experts.base import check_latent, is_stochastic_expert, latent_shape
@@ -39,7 +39,10 @@ from n2nlib.experts.base import check_latent, is_stochastic_expert, latent_shape
 __all__ = [
     "LatentPairs",
     "ShardedArray",
+    "as_pairs",
+    "call_expert",
     "encode_latents",
+    "expert_fingerprint",
     "encode_pairs",
     "iter_batches",
     "input_length",
@@ -97,6 +100,82 @@ def iter_batches(inputs: Any, batch_size: int) -> Iterator[Any]:
         yield _take(inputs, start, min(n, start + batch_size))
 
 
+def _describe(inputs: Any) -> str:
+    if isinstance(inputs, Tensor | np.ndarray):
+        return f"a {type(inputs).__name__} of shape {tuple(inputs.shape)}"
+    return f"a {type(inputs).__name__} of {input_length(inputs)} items"
+
+
+def call_expert(expert: Any, method: str, inputs: Any, role: str = "the expert") -> Any:
+    """``getattr(expert, method)(inputs)``, with an error that names the expert and the input.
+
+    An input the expert cannot take (a source vector of the wrong width, say) otherwise
+    surfaces as torch's ``mat1 and mat2 shapes cannot be multiplied`` from deep inside it.
+
+    Raises:
+        ValueError: the expert raised a ``RuntimeError`` (shape or dtype mismatch) on the input.
+    """
+    try:
+        return getattr(expert, method)(inputs)
+    except RuntimeError as err:
+        dim = getattr(expert, "dim", "?")
+        raise ValueError(
+            f"{role} ({type(expert).__name__}, dim {dim}) could not {method} {_describe(inputs)}: "
+            f"{err}"
+        ) from err
+
+
+def as_pairs(data: Any) -> tuple[Any, Any]:
+    """Paired data as ``(xs, ys)``: a pair passes through; a ``Dataset`` whose items are
+    ``(x, y)`` pairs, or a ``DataLoader`` (any iterable) of ``(xb, yb)`` batches, is collected
+    (tensors concatenated, lists joined).
+
+    Raises:
+        TypeError: items or batches that are not pairs.
+        ValueError: no pairs at all.
+
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> xs, ys = as_pairs(DataLoader(TensorDataset(torch.zeros(5, 2), torch.ones(5)), batch_size=2))
+    >>> xs.shape, ys.shape
+    (torch.Size([5, 2]), torch.Size([5]))
+    """
+    from torch.utils.data import DataLoader, Dataset, default_collate
+
+    if isinstance(data, tuple | list) and len(data) == 2:
+        return data[0], data[1]
+    if isinstance(data, Dataset) and not isinstance(data, DataLoader) and hasattr(data,
+                                                                               "__len__"):
+        items = [data[i] for i in range(len(data))]
+        bad = next((it for it in items if not isinstance(it, tuple | list) or len(it) != 2), None)
+        if bad is not None:
+            raise TypeError(f"a Dataset of pairs must return (x, y) items, got "
+                            f"{type(bad).__name__}")
+        if not items:
+            raise ValueError("the Dataset of pairs is empty")
+        xs, ys = default_collate(items)
+        return xs, ys
+    if isinstance(data, DataLoader) or (hasattr(data, "__iter__")
+                                        and not isinstance(data, str | bytes | Tensor)):
+        xs_parts, ys_parts = [], []
+        for batch in data:
+            if not isinstance(batch, tuple | list) or len(batch) != 2:
+                raise TypeError(f"a DataLoader of pairs must yield (xs, ys) batches, got "
+                                f"{type(batch).__name__}")
+            xs_parts.append(batch[0])
+            ys_parts.append(batch[1])
+        if not xs_parts:
+            raise ValueError("the DataLoader of pairs yielded no batch")
+
+        def join(parts: list[Any]) -> Any:
+            if all(isinstance(p, Tensor) for p in parts):
+                return torch.cat(parts)
+            return [item for part in parts for item in part]
+
+        return join(xs_parts), join(ys_parts)
+    raise TypeError(f"data must be (xs, ys), a Dataset of (x, y) pairs or a DataLoader of "
+                    f"(xs, ys) batches, got {type(data).__name__}")
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -112,6 +191,7 @@ def encode_latents(
     distribution: bool = False,
     progress: bool = True,
     desc: str = "encoding",
+    role: str = "the expert",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Encode ``inputs`` with ``expert`` in batches, without gradients, onto the CPU.
 
@@ -123,6 +203,7 @@ def encode_latents(
         distribution: call ``encode_distribution`` and return ``(mean, logvar)``.
         progress: show a tqdm bar.
         desc: the bar's label.
+        role: how error messages name the expert (e.g. "the source expert").
 
     Returns:
         ``(N, dim)`` codes, or ``(mean, logvar)`` with ``distribution=True``.
@@ -150,11 +231,11 @@ def encode_latents(
     with torch.no_grad(), _progress(n, desc, progress) as bar:
         for batch in iter_batches(inputs, batch_size):
             if distribution:
-                mean, logvar = expert.encode_distribution(batch)
+                mean, logvar = call_expert(expert, "encode_distribution", batch, role)
                 check_latent(logvar, shape, "encode_distribution's logvar")
                 logvars.append(logvar.detach().to("cpu", dtype or logvar.dtype))
             else:
-                mean = expert.encode(batch)
+                mean = call_expert(expert, "encode", batch, role)
             check_latent(mean, shape, f"{type(expert).__name__}.encode(...)")
             means.append(mean.detach().to("cpu", dtype or mean.dtype))
             bar.update(mean.shape[0])
@@ -509,9 +590,43 @@ def fingerprint(inputs: Any) -> str | None:
     return h.hexdigest()
 
 
+def expert_fingerprint(expert: Any) -> str:
+    """A sha256 of what makes an expert's codes: its weights (every tensor of its
+    ``state_dict``), and for wrapped plain functions their compiled code. An expert may set
+    ``cache_key`` (any string) to be identified by that instead (e.g. a release tag of a large
+    model whose weights are slow to hash).
+
+    A retrained expert therefore never reuses the codes its old weights wrote into a cache.
+
+    >>> from torch import nn
+    >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    >>> fa, fb = expert_fingerprint(a), expert_fingerprint(b)
+    >>> fa == expert_fingerprint(a), fa == fb
+    (True, False)
+    """
+    key = getattr(expert, "cache_key", None)
+    if key is not None:
+        return f"key:{key}"
+    h = hashlib.sha256(f"{type(expert).__qualname__}:{getattr(expert, 'dim', None)}".encode())
+    if isinstance(expert, nn.Module):
+        for name, t in expert.state_dict().items():
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}{t.dtype}{tuple(t.shape)}".encode())
+            if t.numel():
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool
+                         else t.numpy().tobytes())
+    for attr in ("_encode_fn", "_decode_fn"):
+        code = getattr(getattr(expert, attr, None), "__code__", None)
+        if code is not None:
+            h.update(code.co_code)
+            h.update(repr(code.co_consts).encode())
+    return h.hexdigest()
+
+
 def _expert_tag(expert: Any) -> str:
     spec = getattr(expert, "n2n_spec", None)
-    return json.dumps(spec, sort_keys=True) if spec else f"{type(expert).__qualname__}:{expert.dim}"
+    name = json.dumps(spec, sort_keys=True) if spec else f"{type(expert).__qualname__}"
+    return f"{name}@{expert_fingerprint(expert)}"
 
 
 def encode_pairs(
@@ -534,7 +649,8 @@ def encode_pairs(
         source: the source expert Φ (``None`` for an unconditional model of Θ(y)).
         target: the target expert Θ.
         data: ``(xs, ys)`` — two batches of inputs of the same length (tensors, arrays, lists
-            of strings or labels, Datasets).
+            of strings or labels, Datasets) — or a ``Dataset`` of ``(x, y)`` pairs, or a
+            ``DataLoader`` of ``(xs, ys)`` batches (see :func:`as_pairs`).
         batch_size: items per ``encode`` call.
         dtype: dtype of the cached codes (default: what the experts return).
         stochastic: cache ``(mean, logvar)`` of a stochastic target; default: whenever the
@@ -557,13 +673,12 @@ def encode_pairs(
     >>> encode_pairs(src, tgt, (torch.ones(6, 3), torch.zeros(6, 2)), progress=False)
     LatentPairs(n=6, dim=2, cond=(1,), in memory)
     """
-    if not isinstance(data, tuple | list) or len(data) != 2:
+    if isinstance(data, tuple | list) and len(data) != 2:
         raise TypeError(
             f"data must be a pair (xs, ys) of source and target inputs, got "
-            f"{type(data).__name__}" + (f" of length {len(data)}" if hasattr(data, "__len__")
-                                         else "")
+            f"{type(data).__name__} of length {len(data)}"
         )
-    xs, ys = data
+    xs, ys = as_pairs(data)
     n = input_length(ys)
     if source is not None and input_length(xs) != n:
         raise ValueError(
@@ -589,9 +704,10 @@ def encode_pairs(
     cond = None
     if source is not None:
         cond = encode_latents(source, xs, batch_size=batch_size, dtype=dtype, progress=progress,
-                              desc="encoding x with the source expert")
+                              desc="encoding x with the source expert", role="the source expert")
     out = encode_latents(target, ys, batch_size=batch_size, dtype=dtype, progress=progress,
-                         distribution=stochastic, desc="encoding y with the target expert")
+                         distribution=stochastic, desc="encoding y with the target expert",
+                         role="the target expert")
     if stochastic:
         mean, logvar = out
         return LatentPairs(mean, cond, target_logvar=logvar)
@@ -611,9 +727,10 @@ def _encode_to_disk(source: Any, target: Any, xs: Any, ys: Any, n: int, batch_si
             cond = None
             if source is not None:
                 cond = encode_latents(source, _take(xs, start, stop), batch_size=batch_size,
-                                      dtype=dtype, progress=False)
+                                      dtype=dtype, progress=False, role="the source expert")
             out = encode_latents(target, _take(ys, start, stop), batch_size=batch_size,
-                                 dtype=dtype, distribution=stochastic, progress=False)
+                                 dtype=dtype, distribution=stochastic, progress=False,
+                                 role="the target expert")
             mean, logvar = out if stochastic else (out, None)
             writer.add(mean, cond, logvar)
             bar.update(stop - start)

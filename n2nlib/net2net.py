@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from n2nlib import settings
-from n2nlib.cache import LatentPairs, encode_pairs, input_length, iter_batches
+from n2nlib.cache import LatentPairs, call_expert, encode_pairs, input_length, iter_batches
 from n2nlib.experts.base import (
     as_expert,
     check_latent,
@@ -201,9 +201,12 @@ class Net2Net(nn.Module):
         shape = latent_shape(expert)
         if isinstance(inputs, Tensor) and inputs.ndim == 0:
             raise ValueError(f"{role} inputs must be a batch, got a 0-d tensor")
+        if input_length(inputs) == 0:
+            raise ValueError(f"the {role} inputs are an empty batch; give at least one input")
         batches = [inputs] if batch_size is None else iter_batches(inputs, batch_size)
         codes = [
-            check_latent(expert.encode(b), shape, f"the {role} expert's encode(...)")
+            check_latent(call_expert(expert, "encode", b, f"the {role} expert"), shape,
+                         f"the {role} expert's encode(...)")
             for b in batches
         ]
         return torch.cat(codes).to(self.device, self.dtype)
@@ -281,7 +284,8 @@ class Net2Net(nn.Module):
 
         Arguments:
             data: ``(xs, ys)``: source inputs and the target inputs paired with them (for
-                unpaired domains see :func:`unpaired`), or an already encoded
+                unpaired domains see :func:`unpaired`); a ``Dataset`` of ``(x, y)`` pairs or a
+                ``DataLoader`` of ``(xs, ys)`` batches; or an already encoded
                 :class:`~n2nlib.cache.LatentPairs`.
             steps: optimisation steps.
             batch_size: pairs per step.

@@ -40,6 +40,7 @@ import hashlib
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -78,6 +79,10 @@ class History:
         eval_step: the steps at which held-out data was evaluated.
         eval_nll: held-out NLL (nats per sample) at those steps.
         seconds: wall-clock seconds spent in the loop (summed over resumed runs).
+        best_step: the evaluation step whose weights the model holds when ``keep_best``
+            restored them (``None``: the weights are those of the last step).
+        stopped_step: the number of completed steps when early stopping or a callback ended
+            the run before ``steps`` (``None``: it ran to the end).
     """
 
     step: list[int] = field(default_factory=list)
@@ -86,6 +91,8 @@ class History:
     eval_step: list[int] = field(default_factory=list)
     eval_nll: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    best_step: int | None = None
+    stopped_step: int | None = None
 
     @property
     def final_eval_nll(self) -> float:
@@ -361,9 +368,11 @@ def fit(
     checkpoint_every: int | None = None,
     resume: bool = True,
     keep_checkpoints: int = 2,
-    callback: Callable[[int, History], None] | None = None,
+    callback: Callable[[int, History], bool | None] | None = None,
     distributed: bool | None = None,
     fused_optimizer: bool | None = None,
+    patience: int | None = None,
+    keep_best: bool | None = None,
 ) -> History:
     """Train ``model`` (a :class:`~n2nlib.flows.ConditionalINN`) to minimise its NLL on ``data``.
 
@@ -391,13 +400,21 @@ def fit(
         resume: continue from the latest checkpoint in ``checkpoint_dir`` if there is one
             (the run's arguments must be the same).
         keep_checkpoints: how many checkpoints to keep.
-        callback: called as ``callback(step, history)`` after every step.
+        callback: called as ``callback(step, history)`` after every step; a true return value
+            stops training there (``history.stopped_step`` says where).
         distributed: use DistributedDataParallel; default: when launched by ``torchrun`` with
             more than one process (or when a process group is already initialised).
         fused_optimizer: use PyTorch's fused Adam/AdamW kernel (one pass over each parameter
             instead of several; about twice as fast an optimizer step for large models on
             CPU). Default: where the parameters' device and dtype support it. It computes the
             same update up to float rounding; see :func:`make_optimizer`.
+        patience: early stopping: stop when the held-out NLL has not improved for this many
+            evaluations in a row (needs ``eval_data``; ``None``: never stop early).
+        keep_best: at the end, give the model back the weights of its best held-out
+            evaluation (``history.best_step``). Default: on whenever ``eval_data`` is given.
+            With it off, a held-out NLL that ends far above its best (τ overfits: too many
+            blocks for the data, too many steps) raises a ``UserWarning``. Weights are tracked
+            within one call: after a resume, the best of the resumed part is kept.
 
     Returns:
         A :class:`History` (of the whole run, including resumed parts).
@@ -428,6 +445,15 @@ def fit(
                          fused=fused_optimizer)
     eval_every = eval_every or max(1, steps // 10)
     checkpoint_every = checkpoint_every or max(1, steps // 10)
+    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool)
+                                 or patience < 1):
+        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+    if patience is not None and eval_pairs is None:
+        raise ValueError("patience (early stopping) needs eval_data to watch")
+    keep_best = eval_pairs is not None if keep_best is None else bool(keep_best)
+    if keep_best and eval_pairs is None:
+        raise ValueError("keep_best needs eval_data to tell which weights were best")
+    best = {"nll": math.inf, "step": None, "state": None, "since": 0}
 
     # -- distributed set-up
     use_dist = init_distributed() if distributed is None else bool(distributed)
@@ -546,10 +572,18 @@ def fit(
         history.lr.append(lr * factor)
         smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
         completed = step + 1
+        stop = False
         if eval_pairs is not None and (completed % eval_every == 0 or completed == steps):
             history.eval_step.append(completed)
             history.eval_nll.append(evaluate(model, eval_pairs, seed=seed))
             model.train()
+            if history.eval_nll[-1] < best["nll"]:
+                best.update(nll=history.eval_nll[-1], step=completed, since=0)
+                if keep_best:
+                    best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                best["since"] += 1
+                stop = patience is not None and best["since"] >= patience
         if progress and rank == 0 and (step % 10 == 0 or completed == steps):
             post = {"loss": f"{value:.3f}", "nll(avg)": f"{smooth:.3f}"}
             if history.eval_nll:
@@ -560,12 +594,39 @@ def fit(
             history.seconds += time.perf_counter() - began
             began = time.perf_counter()
             save_checkpoint(completed)
-        if callback is not None:
-            callback(step, history)
+        if callback is not None and callback(step, history):
+            stop = True
+        if stop and completed < steps:
+            history.stopped_step = completed
+            if checkpoint_dir is not None and completed % checkpoint_every != 0:
+                history.seconds += time.perf_counter() - began
+                began = time.perf_counter()
+                save_checkpoint(completed)
+            break
     bar.close()
     history.seconds += time.perf_counter() - began
+    _finish_best(model, history, best, keep_best)
     model.eval()
     return history
+
+
+def _finish_best(model: nn.Module, history: History, best: dict[str, Any],
+                 keep_best: bool) -> None:
+    """Restore the best held-out weights, or warn when the held-out NLL ended far above them."""
+    if not history.eval_nll or best["step"] is None:
+        return
+    last = history.eval_nll[-1]
+    if keep_best:
+        if best["state"] is not None and best["step"] != history.eval_step[-1]:
+            model.load_state_dict(best["state"])
+            history.best_step = best["step"]
+        return
+    if last - best["nll"] > max(1.0, 0.05 * abs(best["nll"])):
+        warnings.warn(
+            f"the held-out NLL ended at {last:.4g} after falling to {best['nll']:.4g} at step "
+            f"{best['step']}: τ overfits its training pairs. Use keep_best=True (the default "
+            f"with eval_data), patience=..., fewer blocks or steps, or more pairs.",
+            UserWarning, stacklevel=3)
 
 
 def _noise(seed: int, step: int, pairs: LatentPairs) -> torch.Generator | None:

@@ -216,6 +216,17 @@ def is_frozen(module: object) -> bool:
 # -- wrapping callables and modules ----------------------------------------------------------
 
 
+def _call(fn: Callable[[Any], Any], inputs: Any, what: str) -> Any:
+    """``fn(inputs)``; a RuntimeError (a shape or dtype mismatch inside the user's model)
+    becomes a ValueError that names the expert and the input's shape."""
+    try:
+        return fn(inputs)
+    except RuntimeError as err:
+        shape = (f"shape {tuple(inputs.shape)}" if isinstance(inputs, Tensor)
+                 else type(inputs).__name__)
+        raise ValueError(f"{what} could not take an input of {shape}: {err}") from err
+
+
 class CallableExpert(nn.Module):
     """A source expert made from a function: ``encode_fn(inputs) -> (B, dim)``.
 
@@ -250,7 +261,8 @@ class CallableExpert(nn.Module):
     def encode(self, inputs: Any) -> Tensor:
         """``encode_fn(inputs)``, checked to be ``(B, dim)``, without gradients."""
         fn = self.module if self.module is not None else self._encode_fn
-        return check_latent(fn(inputs), self.dim, f"{self.name}.encode(...)")
+        return check_latent(_call(fn, inputs, f"{self.name}.encode"), self.dim,
+                            f"{self.name}.encode(...)")
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, dim={self.dim}"
@@ -289,7 +301,7 @@ class CallableTargetExpert(CallableExpert):
         """``decode_fn(z)`` without gradients."""
         check_latent(z, self.dim, f"the input of {self.name}.decode")
         fn = self.decoder if self.decoder is not None else self._decode_fn
-        return fn(z)
+        return _call(fn, z, f"{self.name}.decode")
 
 
 class IdentityExpert(nn.Module):
@@ -350,8 +362,16 @@ def as_expert(
     * An object that already is an :class:`Expert` (``encode`` and ``dim``) is returned as it
       is; if it is an ``nn.Module`` it is :func:`freeze`-d and its ``encode``/``decode``/
       ``encode_distribution`` run without gradients.
+    * An ``nn.Module`` with its own ``encode`` (and ``decode``) but no ``dim`` is wrapped
+      around those methods, not around ``forward``.
     * Any other callable (a function, or an ``nn.Module`` whose ``forward`` is the encoder) is
       wrapped in a :class:`CallableExpert` (with ``decode``: a :class:`CallableTargetExpert`).
+
+    **What is frozen.** Every ``nn.Module`` involved — ``obj`` itself, a wrapped module, a
+    ``decode`` module — is frozen *in place* by :func:`freeze`: eval mode for good (``train()``
+    is a no-op) and ``requires_grad=False`` on all its parameters, so the caller's own module
+    is changed. Pass a copy (``copy.deepcopy(model)``) to keep the original trainable. A
+    wrapper's ``frozen`` attribute names the modules it froze.
 
     Arguments:
         obj: an expert, an ``nn.Module`` or a function ``inputs -> (B, D)``.
@@ -381,6 +401,13 @@ def as_expert(
             for method in ("encode", "decode", "encode_distribution"):
                 _no_grad_method(obj, method)
         return obj
+    own_encode = isinstance(obj, nn.Module) and callable(getattr(obj, "encode", None))
+    if own_encode:
+        # a module with its own encode (and maybe decode) but no `dim`: wrap those methods,
+        # not forward
+        if decode is None and callable(getattr(obj, "decode", None)):
+            decode = obj.decode
+        module, obj = obj, obj.encode
     if not callable(obj):
         raise TypeError(
             f"an expert needs encode(inputs) -> (B, D) and an int dim, or must be a callable "
@@ -398,9 +425,17 @@ def as_expert(
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"the callable must return a (B, D) tensor, got {got}")
         dim = int(out.shape[1])
-    if decode is not None:
-        return CallableTargetExpert(obj, decode, dim, name=name)
-    return CallableExpert(obj, dim, name=name)
+    if own_encode:
+        name = name or type(module).__name__
+        expert = (CallableTargetExpert(obj, decode, dim, name=name) if decode is not None
+                  else CallableExpert(obj, dim, name=name))
+        expert.owner = freeze(module)  # registered: moves with .to(); frozen like any expert
+        expert.frozen = (type(module).__name__,)
+        return expert
+    expert = (CallableTargetExpert(obj, decode, dim, name=name) if decode is not None
+              else CallableExpert(obj, dim, name=name))
+    expert.frozen = tuple(type(m).__name__ for m in (obj, decode) if isinstance(m, nn.Module))
+    return expert
 
 
 # -- registry of named experts (for configs and the command line) ----------------------------

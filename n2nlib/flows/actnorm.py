@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -63,6 +65,9 @@ class ActNorm(nn.Module):
     def initialize(self, x: Tensor) -> None:
         """Set location and scale from the batch ``x`` (called automatically on first use)."""
         self._check(x, "x")
+        if x.shape[0] == 0:
+            raise ValueError("ActNorm sets its scale from the first batch it sees, and that "
+                             "batch is empty (0 rows); pass at least one row first")
         flat = x.transpose(0, 1).reshape(self.dim, -1)
         mean = flat.mean(dim=1)
         std = flat.std(dim=1, correction=0)
@@ -73,7 +78,7 @@ class ActNorm(nn.Module):
         self.initialized.fill_(True)
 
     def _logdet(self, x: Tensor) -> Tensor:
-        spatial = x[0, 0].numel()
+        spatial = math.prod(x.shape[2:])
         return (self.log_scale.sum() * spatial).expand(x.shape[0])
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -253,6 +253,7 @@ class ConditionalINN(DensityMixin, nn.Module):
         }
         if fused_subnets:  # only then, so that configs saved before the option still match
             self._config["fused_subnets"] = True
+        self._custom_subnets = subnet_constructor is not None
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -277,6 +278,12 @@ class ConditionalINN(DensityMixin, nn.Module):
         """
         if self._config["embedder"] is None:
             raise ValueError("a ConditionalINN with a custom embedder module has no config")
+        if getattr(self, "_custom_subnets", False):
+            raise ValueError(
+                "a ConditionalINN built with a custom subnet_constructor has no config: a "
+                "config cannot name code. Save its weights with torch.save(model.state_dict()) "
+                "and rebuild it with the same subnet_constructor"
+            )
         return dict(self._config)
 
     @classmethod
