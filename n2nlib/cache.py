@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 from collections.abc import Iterator
@@ -379,6 +380,30 @@ class LatentPairs:
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
+    def with_min_std(self, min_std: float | None) -> LatentPairs:
+        r"""The same pairs, with the target codes drawn with a standard deviation of at least
+        ``min_std``: :math:`\log\sigma^2 \leftarrow \max(\log\sigma^2, 2\log\sigma_{min})`.
+
+        An autoencoder's posterior is often far narrower than the spacing of its codes; a floor
+        smooths the target density that τ learns, so that it generalises to held-out codes (the
+        knob that moved notebooks 04 and 08 most). Deterministic pairs get a log-variance of
+        their own. ``None`` returns ``self``.
+
+        >>> pairs = LatentPairs(torch.zeros(3, 2), torch.zeros(3, 1)).with_min_std(0.5)
+        >>> pairs.stochastic, round(float(pairs.target_logvar.exp().sqrt().min()), 3)
+        (True, 0.5)
+        """
+        if min_std is None:
+            return self
+        if not isinstance(min_std, int | float) or isinstance(min_std, bool) or not min_std > 0:
+            raise ValueError(f"min_std must be > 0 (or None), got {min_std!r}")
+        target = _materialise(self.target)
+        floor = 2.0 * math.log(min_std)
+        logvar = (torch.full_like(target, floor) if self.target_logvar is None
+                  else _materialise(self.target_logvar).clamp_min(floor))
+        cond = None if self.condition is None else self.condition
+        return LatentPairs(target, cond, target_logvar=logvar)
+
     @property
     def dim(self) -> int:
         """Size of :math:`z_\\Theta`."""
@@ -481,6 +506,10 @@ class LatentPairs:
         where = "memory-mapped" if self.on_disk else "in memory"
         kind = ", stochastic" if self.stochastic else ""
         return f"LatentPairs(n={len(self)}, dim={self.dim}, cond={self.cond_shape}{kind}, {where})"
+
+
+def _materialise(a: Tensor | ShardedArray) -> Tensor:
+    return a.to_tensor() if isinstance(a, ShardedArray) else a
 
 
 def _check_array(a: Any, name: str) -> Tensor | ShardedArray:

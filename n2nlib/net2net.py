@@ -272,6 +272,7 @@ class Net2Net(nn.Module):
         encode_batch_size: int = 256,
         cache_dir: str | os.PathLike | None = None,
         stochastic: bool | None = None,
+        min_std: float | None = None,
         progress: bool = True,
         **fit_kwargs: Any,
     ) -> History:
@@ -294,6 +295,9 @@ class Net2Net(nn.Module):
             cache_dir: keep the codes on disk here (safetensors shards, memory-mapped; reused
                 when the experts and data are the same); ``train/`` and ``eval/`` inside.
             stochastic: force (or forbid) sampling from the target's ``encode_distribution``.
+            min_std: draw the training target codes with at least this standard deviation
+                (:meth:`~n2nlib.cache.LatentPairs.with_min_std`; held-out pairs are kept as
+                they are, so their NLL stays comparable between settings).
             progress: tqdm bars for encoding and training.
             **fit_kwargs: passed to :func:`n2nlib.train.fit` (``lr``, ``schedule``,
                 ``warmup``, ``clip_grad``, ``seed``, ``checkpoint_dir``, ...).
@@ -311,6 +315,7 @@ class Net2Net(nn.Module):
                                           stochastic=stochastic,
                                           cache_dir=None if sub is None else sub / "eval",
                                           progress=progress)
+        pairs = pairs.with_min_std(min_std)
         self.history = fit(self.cinn, pairs, steps=steps, batch_size=batch_size,
                            eval_data=eval_pairs, progress=progress, **fit_kwargs)
         return self.history

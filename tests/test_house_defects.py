@@ -172,3 +172,23 @@ def test_a_callback_can_stop_training():
     assert h.stopped_step == 10 and len(h.loss) == 10
     with pytest.raises(ValueError, match="patience .* needs eval_data"):
         fit(cinn, train, steps=5, progress=False, patience=2)
+
+
+def test_min_std_is_an_option_of_the_pairs_and_of_fit():
+    from n2nlib.cache import LatentPairs
+
+    mean, logvar = torch.zeros(6, 3), torch.full((6, 3), -10.0)
+    pairs = LatentPairs(mean, torch.zeros(6, 2), target_logvar=logvar).with_min_std(0.3)
+    assert torch.allclose(pairs.target_logvar, torch.full((6, 3), 2 * torch.log(torch.tensor(
+        0.3)).item()))
+    wide = LatentPairs(mean, None, target_logvar=torch.zeros(6, 3)).with_min_std(0.3)
+    assert torch.equal(wide.target_logvar, torch.zeros(6, 3))          # a floor, not a value
+    assert LatentPairs(mean).with_min_std(None).target_logvar is None
+    with pytest.raises(ValueError, match="min_std must be > 0"):
+        LatentPairs(mean).with_min_std(0.0)
+    n2n = _n2n()
+    xs, ys = torch.randn(32, 5), torch.randn(32, 6)
+    seen = []
+    history = n2n.fit((xs, ys), steps=2, batch_size=8, progress=False, min_std=0.5,
+                      callback=lambda step, h: seen.append(step))
+    assert len(history.loss) == 2 and seen == [0, 1]

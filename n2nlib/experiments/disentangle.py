@@ -24,7 +24,6 @@ every factor, so "y*'s size is y's" and "y*'s size is x's" are exclusive events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,9 +148,8 @@ def fit_disentangler(
     cond = encode_latents(autoencoder, deformed, progress=progress,
                           desc="encoding d(y) (conditions)")
     del deformed
-    if min_std is not None:
-        logvar = logvar.clamp_min(2.0 * math.log(min_std))
-    pairs = LatentPairs(mean.repeat(copies, 1), cond, target_logvar=logvar.repeat(copies, 1))
+    pairs = LatentPairs(mean.repeat(copies, 1), cond,
+                        target_logvar=logvar.repeat(copies, 1)).with_min_std(min_std)
     encode_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
     cinn = ConditionalINN(int(autoencoder.dim), int(autoencoder.dim), **(cinn_kwargs or {}))

@@ -32,7 +32,6 @@ The target codes are encoded once (:func:`encode_targets`) and shared by every t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,9 +154,7 @@ def latent_pairs(targets: tuple[Tensor, Tensor], condition: Tensor,
     ((2, 5, 5), True)
     """
     mean, logvar = targets
-    if min_std is not None:
-        logvar = logvar.clamp_min(2.0 * math.log(min_std))
-    return LatentPairs(mean, condition, target_logvar=logvar)
+    return LatentPairs(mean, condition, target_logvar=logvar).with_min_std(min_std)
 
 
 @dataclass

@@ -21,7 +21,6 @@ torch.Size([4, 3, 16, 16])
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -170,9 +169,7 @@ def latent_pairs(
                                desc="encoding x with the low-res AE (z_Φ)")
     mean, logvar = encode_latents(target, high_res, batch_size=batch_size, distribution=True,
                                   progress=progress, desc="encoding y with the high-res AE (z_Θ)")
-    if min_std is not None:
-        logvar = logvar.clamp_min(2.0 * math.log(min_std))
-    return LatentPairs(mean, condition, target_logvar=logvar)
+    return LatentPairs(mean, condition, target_logvar=logvar).with_min_std(min_std)
 
 
 def bicubic(images: Tensor, size: int) -> Tensor:
