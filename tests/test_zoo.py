@@ -18,7 +18,10 @@ NAMES = sorted(RECIPES)
 
 # Reduced bar: measured on 256 held-out examples instead of the card's 2000, a metric may
 # fall this far below the card's number (about 3 standard errors for the classifiers).
-MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06}
+MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06,
+          "joint": 0.04, "background": 0.04, "recon_joint": 0.06, "recon_background": 0.04,
+          "recon_miou": 0.04}
+SKIP_AT_256 = {"frechet_efficientnet"}  # biased upwards on small sets: checked on the card
 # The targets of the issue, checked on the card's (full-size) numbers.
 TARGETS = {"shapes-attributes-v1": ("accuracy/", 0.98), "shapes-segmenter-v1": ("miou", 0.9)}
 
@@ -46,6 +49,18 @@ def test_shipped_weights_are_small_and_match_their_sha256():
     assert total < 50e6
 
 
+def test_the_drawable_world_meets_its_goals():
+    """The goals of the drawable world (held-out, on the cards' 2,000 images)."""
+    reader = zoo.card("shapes-attributes").quality
+    assert min(v for k, v in reader.items() if k.startswith("accuracy/")) >= 0.99, reader
+    ae = zoo.card("shapes-ae").quality
+    for domain in ("plain", "photo"):
+        assert ae[f"recon_joint/{domain}"] >= 0.95, ae
+        assert ae[f"recon_background/{domain}"] >= 0.98, ae
+        assert ae[f"recon_miou/{domain}"] >= 0.90, ae
+    assert ae["psnr_db"] >= ae["psnr_db/bicubic_from_8"] + 3.0, ae
+
+
 def test_cards_meet_the_targets():
     for name, (prefix, bar) in TARGETS.items():
         quality = zoo.card(name).quality
@@ -65,7 +80,7 @@ def test_expert_loads_frozen_and_meets_its_card(name):
         assert is_target_expert(model) and is_stochastic_expert(model)
     quality = evaluate_expert(name, model, n=256)
     for key, value in card.quality.items():
-        if key.startswith("iou/"):
+        if key.startswith("iou/") or key in SKIP_AT_256:
             continue
         margin = MARGIN[key.split("/")[0]]
         assert quality[key] >= value - margin, (name, key, quality[key], value)

@@ -10,14 +10,23 @@ training time on the machine that trained it and its measured held-out quality.
 ============================ ==================================================================
 name                         what
 ============================ ==================================================================
-``shapes-ae-32``             the paper's autoencoder g (Sec. F) for 32×32 shapes, both
-                             backgrounds
-``textures-ae-32``           autoencoder of 32×32 photo crops (superresolution target)
-``textures-ae-8``            autoencoder of the same crops at 8×8 (superresolution source)
-``shapes-attributes-v1``        classifier of all five shape factors (for the metrics)
-``shapes-segmenter-v1``         per-pixel shape segmenter with layer taps (diagnosis)
+``shapes-ae``                the paper's autoencoder g (Sec. F: γ, perceptual loss, PatchGAN)
+                             for 32×32 shapes of the drawable world (``world="v2"``), both
+                             domains
+``shapes-ae-8``              autoencoder of the same world at 8×8 (superresolution source)
+``shapes-attributes``        reader of all five factors of the drawable world (the metrics)
+``shapes-segmenter``         per-pixel segmenter of the drawable world, with layer taps
+``shapes-ae-32``             the first world's autoencoder (``world="v1"``: small shapes,
+                             sharp photos), without perceptual loss or PatchGAN
+``shapes-attributes-v1``     the first world's factor reader
+``shapes-segmenter-v1``      the first world's segmenter (diagnosis)
+``textures-ae-32``           autoencoder of 32×32 photo crops
+``textures-ae-8``            autoencoder of the same crops at 8×8
 ``digits-ae``                autoencoder of the 8×8 scikit-learn digits
 ``digits-classifier``        digits classifier with layer taps (diagnosis, MLP ablation)
+``shapes-generator``,        the text-to-image target (notebook 06) and its dequantiser, on
+``…-dequant``                the first world
+``sbert-to-shapes``          the shipped text-to-image translator
 ============================ ==================================================================
 
 >>> from n2nlib import zoo
