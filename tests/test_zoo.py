@@ -136,6 +136,16 @@ def test_command_line(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "weights" / "digits-ae.safetensors").is_file()
     assert "digits-ae" in (tmp_path / "CARDS.md").read_text()
+    # a text-to-image entry is handed over to n2nlib.text2image's trainer
+    t2i = tmp_path / "t2i"
+    out = subprocess.run(run + ["train", "shapes-generator-dequant", "--fast", "--out", str(t2i),
+                                "--no-progress", "--threads", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert zoo.available(root=t2i) == ["shapes-generator-dequant"]
+    out = subprocess.run(run + ["train", "nope", "--fast"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "no recipe for 'nope'" in out.stderr
     listing = subprocess.run(run + ["list"], capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0 and "shapes-ae-32" in listing.stdout
     assert "| `shapes-ae-32` | autoencoder |" in zoo.cards_table()
@@ -250,3 +260,16 @@ def test_fit_expert_resumes_from_its_checkpoint(tmp_path):
         assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="more than the 3 asked for"):
         run(3, tmp_path)
+
+
+def test_train_all_covers_every_registry_entry_readers_first():
+    from n2nlib.zoo.__main__ import TEXT_TO_IMAGE
+    from n2nlib.zoo.training import TRAINING_ORDER, recipe_names
+
+    assert sorted(TRAINING_ORDER) == sorted(zoo.available())
+    assert set(TRAINING_ORDER) <= set(recipe_names()) | set(TEXT_TO_IMAGE)
+    order = TRAINING_ORDER.index
+    assert order("shapes-attributes") < order("shapes-ae")
+    assert order("shapes-segmenter") < order("shapes-ae")
+    assert order("shapes-generator") < order("shapes-generator-dequant") < order(
+        "sbert-to-shapes")

@@ -21,6 +21,9 @@ from pathlib import Path
 
 from n2nlib import zoo
 
+TEXT_TO_IMAGE = ("shapes-generator", "shapes-generator-dequant", "sbert-to-shapes")
+"""Zoo entries trained by :mod:`n2nlib.text2image` (the command line hands them over)."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m n2nlib.zoo", description=__doc__,
@@ -96,10 +99,27 @@ def main(argv: list[str] | None = None) -> int:
             zoo.write_registry(entries, root)
         return 0
     if args.command == "train":
-        from n2nlib.zoo.training import recipe_names, train_expert
+        from n2nlib.zoo.training import TRAINING_ORDER, recipe_names, train_expert
 
-        names = recipe_names() if args.name == "all" else [args.name]
+        names = TRAINING_ORDER if args.name == "all" else [args.name]
+        missing = sorted(set(zoo.available()) - set(names)) if args.name == "all" else []
+        if missing:  # pragma: no cover - guarded by tests/test_zoo.py
+            raise SystemExit(f"no recipe for {missing}")
+        if args.name != "all" and args.name not in recipe_names() + list(TEXT_TO_IMAGE):
+            raise SystemExit(f"no recipe for {args.name!r}; recipes: "
+                             f"{', '.join(sorted(recipe_names() + list(TEXT_TO_IMAGE)))}")
         for name in names:
+            if name in TEXT_TO_IMAGE:  # trained by the text-to-image module's own entry point
+                from n2nlib import text2image
+
+                argv_t2i = ["train", name] + (["--fast"] if args.fast else []) + (
+                    ["--out", args.out] if args.out else []) + (
+                    ["--threads", str(args.threads)] if args.threads else []) + (
+                    ["--seed", str(args.seed)] if args.seed else []) + (
+                    ["--device", args.device] if args.device else []) + (
+                    ["--no-progress"] if args.no_progress else [])
+                text2image.main(argv_t2i)
+                continue
             ckpt = args.checkpoint_dir
             if ckpt is not None and len(names) > 1:
                 ckpt = str(Path(ckpt) / name)

@@ -1344,6 +1344,17 @@ def train_expert(
     return TrainResult(name=name, root=root, weights=weights, card=card)
 
 
+TRAINING_ORDER: list[str] = [
+    # readers first: the autoencoders' cards are measured with them
+    "digits-classifier", "digits-ae",
+    "shapes-attributes-v1", "shapes-segmenter-v1", "shapes-ae-32",
+    "shapes-attributes", "shapes-segmenter", "shapes-ae", "shapes-ae-8",
+    "textures-ae-32", "textures-ae-8",
+    "shapes-generator", "shapes-generator-dequant", "sbert-to-shapes",
+]
+"""Every zoo entry in the order ``python -m n2nlib.zoo train all`` trains them."""
+
+
 def recipe_names() -> list[str]:
     """The names :func:`train_expert` knows, sorted."""
     return sorted(RECIPES)
