@@ -26,6 +26,20 @@ cannot import arbitrary code::
     device: cpu                            # optional
     seed: 0                                # optional: seeds the cINN's initialisation
 
+**Your own experts.** A config cannot import code, so a model of your own is registered by a
+few lines of Python that then run the command line — the script is the trusted part::
+
+    # my_n2n.py
+    import sys
+    from n2nlib.cli import main
+    from n2nlib.experts import as_expert, register_expert
+    from my_project import MyAutoencoder            # anything with encode (and decode)
+
+    register_expert("my-ae", lambda: as_expert(MyAutoencoder.load("weights.pt"), dim=64))
+    sys.exit(main(sys.argv[1:]))                    # python my_n2n.py train config.yaml
+
+and the config names it like any registered expert (``target: my-ae``).
+
 Input files: ``.txt`` (one item per non-empty line), ``.json`` (a list), ``.npy`` (loaded
 without pickle) and ``.safetensors`` (one tensor).
 """

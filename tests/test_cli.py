@@ -123,3 +123,27 @@ def test_console_script_and_module_entry_point():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "sentence-bert" in done.stdout and "labels" in done.stdout
+
+
+def test_your_own_expert_from_the_command_line(tmp_path):
+    """The documented way: register a factory in a small script, then run the CLI from it."""
+    script = tmp_path / "my_n2n.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from n2nlib.cli import main\n"
+        "from n2nlib.experts import as_expert, register_expert\n"
+        "class Doubler(torch.nn.Module):\n"
+        "    def encode(self, y): return 2 * y\n"
+        "    def decode(self, z): return z / 2\n"
+        "register_expert('my-doubler', lambda: as_expert(Doubler(), dim=2))\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    config = _write_run(tmp_path, target={"name": "my-doubler"},
+                        train={"steps": 5, "batch_size": 32})
+    out = subprocess.run([sys.executable, str(script), "train", str(config), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "run" / "model" / "config.json").is_file()
+    # the plain command does not know the name, and says so
+    out = subprocess.run([sys.executable, "-m", "n2nlib.cli", "train", str(config), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "unknown expert 'my-doubler'" in out.stderr
