@@ -50,8 +50,14 @@ from n2nlib.experts.base import (
     is_target_expert,
     latent_shape,
 )
-from n2nlib.flows import ConditionalINN, GroupedCINN, cinn_from_config
+from n2nlib.flows import ConditionalINN, GroupedCINN
 from n2nlib.train import History, distributed_info, fit
+from n2nlib.translators import (
+    is_invertible,
+    is_translator,
+    translator_from_config,
+    translator_name,
+)
 
 __all__ = ["Net2Net", "unpaired"]
 
@@ -157,9 +163,11 @@ class Net2Net(nn.Module):
             raise TypeError(
                 f"cINN arguments {sorted(cinn_kwargs)} are only used when no cinn is given"
             )
-        if not isinstance(cinn, (ConditionalINN, GroupedCINN)):
+        if not is_translator(cinn):
             raise TypeError(
-                f"cinn must be a ConditionalINN or GroupedCINN, got {type(cinn).__name__}")
+                f"cinn must be a translator — a ConditionalINN, a GroupedCINN, an EmbeddingMLP, "
+                f"or any nn.Module with dim, cond_shape, nll(x, c) and sample(c, temperature) "
+                f"(see n2nlib.translators) — got {type(cinn).__name__}")
         if cinn.dim != tgt_shape[0]:
             raise ValueError(
                 f"the cINN's dim is {cinn.dim} but the target expert {self._name('target')} "
@@ -348,8 +356,13 @@ class Net2Net(nn.Module):
         """
         self.cinn.eval()
         if v is not None:
+            self._require_invertible("translate_latent(..., v=...)")
             return self.cinn.inverse(v.to(self.device, self.dtype), z_source)[0]
         _check_samples(n_samples, temperature)
+        if getattr(self.cinn, "deterministic", False):  # one output per input, repeated
+            z = self.cinn.sample(z_source.to(self.device, self.dtype), temperature,
+                                 generator=generator)
+            return z.repeat_interleave(n_samples, dim=0)
         c = z_source.repeat_interleave(n_samples, dim=0)
         return self.cinn.sample(c, temperature, generator=generator)
 
@@ -394,6 +407,7 @@ class Net2Net(nn.Module):
     @torch.no_grad()
     def residual_latent(self, z_target: Tensor, z_source: Tensor) -> Tensor:
         r""":math:`v = \tau^{-1}(z_\Theta \mid z_\Phi)` in code space."""
+        self._require_invertible("residual")
         self.cinn.eval()
         return self.cinn(z_target.to(self.device, self.dtype),
                          z_source.to(self.device, self.dtype))[0]
@@ -476,13 +490,27 @@ class Net2Net(nn.Module):
         self.cinn.eval()
         z_target = self.encode_target(y, batch_size)
         z_source = self.encode_source(x, batch_size)
-        return self.cinn.log_prob(z_target, z_source)
+        return -self.cinn.nll(z_target, z_source)
+
+    @property
+    def translator(self) -> nn.Module:
+        """τ, whatever kind it is (the same object as ``cinn``, the name the paper's method
+        gives it)."""
+        return self.cinn
+
+    def _require_invertible(self, what: str) -> None:
+        if not is_invertible(self.cinn):
+            raise TypeError(
+                f"{what} needs an invertible translator (a residual v = τ⁻¹(z_Θ | z_Φ)); a "
+                f"{type(self.cinn).__name__} has none: use a ConditionalINN or GroupedCINN"
+            )
 
     # -- saving -----------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
         """The cINN's config and how to rebuild the experts (``None`` where unknown)."""
         return {
+            "translator": translator_name(self.cinn),
             "cinn": self.cinn.get_config(),
             "source": expert_spec(self.source),
             "target": expert_spec(self.target),
@@ -540,7 +568,8 @@ class Net2Net(nn.Module):
             else:
                 spec = config[role]
                 experts[role] = create_expert(spec["name"], **spec.get("kwargs", {}))
-        cinn = cinn_from_config(config["cinn"]).to(dtype=saved_dtype(directory))
+        cinn = translator_from_config(config["cinn"], config.get("translator")).to(
+            dtype=saved_dtype(directory))
         load_weights(cinn, directory)
         return cls(experts["source"], experts["target"], cinn, device=device)
 
