@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from n2nlib import settings
+from n2nlib._batched import batched
 from n2nlib.cache import LatentPairs, call_expert, encode_pairs, input_length, iter_batches
 from n2nlib.experts.base import (
     as_expert,
@@ -386,7 +387,9 @@ class Net2Net(nn.Module):
             temperature: :math:`T`; below 1 trades diversity for typicality.
             decode: return decoded outputs (else the codes :math:`z_\Theta`).
             generator: for reproducible draws.
-            batch_size: encode ``x`` in chunks of this size.
+            batch_size: translate ``x`` in chunks of this many inputs — encoding, sampling and
+                decoding — and gather the outputs on the CPU (memory stays bounded; the draws
+                of each chunk come from ``generator`` in turn).
 
         Returns:
             ``B * n_samples`` outputs in one flat batch; the samples of input ``i`` are rows
@@ -400,9 +403,17 @@ class Net2Net(nn.Module):
         _check_samples(n_samples, temperature)
         if decode and not is_target_expert(self.target):
             self.decode(None)  # raises the explanation
-        z = self.translate_latent(self.encode_source(x, batch_size), n_samples, temperature,
-                                  generator=generator)
-        return self.decode(z) if decode else z
+
+        def run(chunk: Any) -> Any:
+            z = self.translate_latent(self.encode_source(chunk), n_samples, temperature,
+                                      generator=generator)
+            return self.decode(z) if decode else z
+
+        if batch_size is None:
+            return run(x)
+        if input_length(x) == 0:
+            raise ValueError("the source inputs are an empty batch; give at least one input")
+        return batched(run, x, batch_size=batch_size, desc="translating")
 
     @torch.no_grad()
     def residual_latent(self, z_target: Tensor, z_source: Tensor) -> Tensor:

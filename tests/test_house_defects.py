@@ -192,3 +192,29 @@ def test_min_std_is_an_option_of_the_pairs_and_of_fit():
     history = n2n.fit((xs, ys), steps=2, batch_size=8, progress=False, min_std=0.5,
                       callback=lambda step, h: seen.append(step))
     assert len(history.loss) == 2 and seen == [0, 1]
+
+
+def test_translate_batches_sampling_and_decoding_and_reconstruct_is_one_function():
+    from n2nlib._batched import batched
+    from n2nlib.experts import reconstruct
+
+    seen = []
+
+    def decode(z):
+        seen.append(z.shape[0])
+        return z * 10
+
+    target = as_expert(lambda y: y[:, :3], dim=3, decode=decode)
+    n2n = Net2Net(as_expert(nn.Linear(5, 4), dim=4), target,
+                  ConditionalINN(3, 4, n_blocks=2, hidden_dim=8))
+    n2n.cinn(torch.randn(8, 3), torch.randn(8, 4))        # ActNorm initialised
+    out = n2n.translate(torch.randn(10, 5), n_samples=3, batch_size=4)
+    assert out.shape == (30, 3) and seen == [12, 12, 6]   # decoded chunk by chunk
+    assert reconstruct(target, torch.full((5, 6), 0.5), batch_size=2).max() == pytest.approx(
+        1.0)                                                 # clamped to [0, 1]
+    with pytest.raises(TypeError, match="needs a target expert"):
+        reconstruct(as_expert(lambda y: y, dim=2), torch.zeros(2, 2))
+    parts = batched(lambda b: {"a": b, "b": (b, 2 * b)}, torch.arange(5.0), batch_size=2)
+    assert parts["b"][1].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    with pytest.raises(ValueError, match="batch_size"):
+        batched(lambda b: b, torch.arange(3.0), batch_size=0)

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.experts.base import reconstruct as _reconstruct
 from n2nlib.experts.taps import LayerExpert
 
 __all__ = [
@@ -287,12 +288,7 @@ def evaluate(
     )
 
 
-@torch.no_grad()
-def reconstruct(target: Any, images: Tensor, batch_size: int = 200) -> Tensor:
-    """g's reconstructions :math:`\\Lambda(\\Theta(x))` of ``images``, in [0, 1], on the CPU:
-    what a perfect translator into g's space would produce."""
-    return torch.cat([target.decode(target.encode(images[i : i + batch_size])).float().cpu()
-                      for i in range(0, len(images), batch_size)]).clamp(0.0, 1.0)
+reconstruct = _reconstruct  # g's reconstructions: what a perfect translator would produce
 
 
 @torch.no_grad()

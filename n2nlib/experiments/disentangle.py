@@ -32,6 +32,7 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.deform import RandomDeformation
+from n2nlib.experts.base import reconstruct
 
 __all__ = [
     "TARGET",
@@ -337,11 +338,9 @@ def evaluate(
     names = [n for n in FACTOR_NAMES if n in pred]
     from_y = metrics.accuracy_per_factor(pred, pairs.y_factors, names=list(FACTOR_NAMES))
     from_x = metrics.accuracy_per_factor(pred, pairs.x_factors, names=list(FACTOR_NAMES))
-    from n2nlib.experiments.semantic import reconstruct
-
     if reconstructions is None:
-        reconstructions = (reconstruct(n2n.target, pairs.ys, batch_size),
-                           reconstruct(n2n.target, pairs.xs, batch_size))
+        reconstructions = (reconstruct(n2n.target, pairs.ys, batch_size=batch_size),
+                           reconstruct(n2n.target, pairs.xs, batch_size=batch_size))
     recon_y, recon_x = reconstructions
     acc_y = metrics.accuracy_per_factor(classifier.predict(recon_y), pairs.y_factors,
                                         names=list(FACTOR_NAMES))

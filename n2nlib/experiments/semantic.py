@@ -41,6 +41,7 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
     "TARGET",
@@ -285,12 +286,7 @@ def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inp
     ])
 
 
-@torch.no_grad()
-def reconstruct(target: Any, images: Tensor, batch_size: int = 256,
-                progress: bool = True) -> Tensor:
-    """The autoencoder's reconstructions :math:`\\Lambda(\\Theta(y))` (a measuring ceiling)."""
-    return torch.cat([target.decode(target.encode(images[i : i + batch_size])).cpu()
-                      for i in _batches(len(images), batch_size, progress, "reconstructing")])
+reconstruct = _reconstruct  # the autoencoder's reconstructions Λ(Θ(y)), a measuring ceiling
 
 
 def _repeat(x: Tensor, n_samples: int) -> Tensor:

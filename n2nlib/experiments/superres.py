@@ -30,6 +30,7 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
     "SOURCE",
@@ -226,28 +227,7 @@ def sample(
     return torch.cat(out)
 
 
-@torch.no_grad()
-def reconstruct(autoencoder: Any, images: Tensor, *, batch_size: int = 256,
-                progress: bool = False) -> Tensor:
-    r"""An autoencoder's reconstructions ``decode(encode(images))``, batched, on the CPU.
-
-    For the high-resolution autoencoder this is the best its decoder can draw of the truth,
-    the bound of every superresolved sample it decodes; for the low-resolution one it shows
-    what its code :math:`z_\Phi` keeps of the input.
-
-    >>> from n2nlib.experts import as_expert
-    >>> ae = as_expert(lambda y: y.flatten(1), dim=12, decode=lambda z: z.view(-1, 3, 2, 2))
-    >>> x = torch.rand(5, 3, 2, 2)
-    >>> torch.equal(reconstruct(ae, x, batch_size=2), x)
-    True
-    """
-    from tqdm.auto import tqdm
-
-    starts = range(0, len(images), batch_size)
-    return torch.cat([
-        autoencoder.decode(autoencoder.encode(images[i : i + batch_size])).cpu()
-        for i in tqdm(starts, desc="reconstructing", disable=not progress, leave=False)
-    ])
+reconstruct = _reconstruct  # the high-res AE's bound; the low-res AE's view of z_Φ
 
 
 @dataclass

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from n2nlib import metrics
+from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
     "DOMAINS",
@@ -184,11 +185,7 @@ def mean_shift(expert: Any, images: Tensor, means: Tensor, source: int, target: 
     return torch.cat(out)
 
 
-@torch.no_grad()
-def reconstruct(expert: Any, images: Tensor, *, batch_size: int = 256) -> Tensor:
-    r"""The autoencoder's reconstructions :math:`\Lambda(\Theta(y))` (CPU), in batches."""
-    return torch.cat([expert.decode(expert.encode(images[i : i + batch_size])).cpu()
-                      for i in range(0, len(images), batch_size)])
+reconstruct = _reconstruct  # the autoencoder's reconstructions Λ(Θ(y))
 
 
 @dataclass

@@ -31,6 +31,7 @@ from n2nlib.experts.base import (
     is_stochastic_expert,
     is_target_expert,
     latent_shape,
+    reconstruct,
     register_expert,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "is_stochastic_expert",
     "is_target_expert",
     "latent_shape",
+    "reconstruct",
     "register_expert",
 ]
 

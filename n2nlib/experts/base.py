@@ -438,6 +438,28 @@ def as_expert(
     return expert
 
 
+def reconstruct(expert: Any, images: Tensor, *, batch_size: int = 256,
+                progress: bool = False) -> Tensor:
+    r"""A target expert's reconstructions :math:`\Lambda(\Theta(y))` of ``images``: in
+    float32, clamped to [0, 1], on the CPU, in chunks of ``batch_size``.
+
+    The one definition every notebook uses for an autoencoder's ceiling: a perfect translator
+    into the expert's space would produce exactly these.
+
+    >>> ae = as_expert(lambda y: y.flatten(1), dim=4, decode=lambda z: z.view(-1, 1, 2, 2))
+    >>> reconstruct(ae, torch.full((3, 1, 2, 2), 2.0), batch_size=2).max().item()
+    1.0
+    """
+    from n2nlib._batched import batched
+
+    if not is_target_expert(expert):
+        raise TypeError(f"reconstruct needs a target expert (encode and decode), got "
+                        f"{type(expert).__name__}")
+    return batched(lambda b: expert.decode(expert.encode(b)).float(), images,
+                   batch_size=batch_size, progress=progress,
+                   desc="reconstructing").clamp_(0.0, 1.0)
+
+
 # -- registry of named experts (for configs and the command line) ----------------------------
 
 # name -> factory, or "module:attribute" resolved on first use (so that importing the registry

@@ -601,11 +601,10 @@ def _digits(split: str) -> Batch:
 EVAL_SEED = 1000
 
 
-@torch.no_grad()
 def _reconstructions(model: Any, images: Tensor, batch_size: int = 256) -> Tensor:
-    out = [model.decode(model.encode(images[i : i + batch_size])).cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
+    from n2nlib.experts.base import reconstruct
+
+    return reconstruct(model, images, batch_size=batch_size)
 
 
 def _eval_shapes_ae_v1(model: Any, n: int) -> dict[str, float]:
