@@ -364,3 +364,32 @@ def test_geometry_constants_are_sane():
     assert set(geo) == set(FACTORS["shape"])
     for _name, (_gy, extent) in geo.items():
         assert 0.9 < extent < 1.5
+
+
+def test_the_drawable_world_has_larger_shapes_and_low_detail_photos():
+    from n2nlib.data.shapes import WORLDS, low_detail, render_shapes_full, sample_factors
+
+    factors = sample_factors(200, 3, split="test", background="mixed")
+    v1 = render_shapes_full(factors, 32, 3, "test")
+    assert torch.equal(v1.images, render_shapes_full(factors, 32, 3, "test", world="v1").images)
+    v2 = render_shapes_full(factors, 32, 3, "test", world="v2")
+    for size, (lo, hi) in WORLDS["v2"].size_ranges.items():
+        rows = factors[:, 2] == ("small", "large").index(size)
+        r = v2.radii[rows] / 32
+        assert r.min() >= lo - 1e-6 and r.max() <= hi + 1e-6
+    assert (v2.masks > 0).float().mean() > 1.5 * (v1.masks > 0).float().mean()
+    # photo backgrounds keep their colours but lose their detail: the pixel-to-pixel
+    # differences of the background are a fraction of the sharp ones
+    photo = factors[:, 4] == 1
+    outside = (v2.coverage[photo] == 0) & (v1.coverage[photo] == 0)
+
+    def detail(images):
+        dx = (images[photo][..., 1:] - images[photo][..., :-1]).abs()
+        return dx.mean(1)[outside[..., 1:] & outside[..., :-1]].mean()
+
+    assert detail(v2.images) < 0.4 * detail(v1.images)
+    flat = low_detail(torch.rand(2, 3, 32, 32), 1)
+    assert torch.allclose(flat, flat.mean(dim=(2, 3), keepdim=True).expand_as(flat), atol=1e-5)
+    with pytest.raises(ValueError, match="world"):
+        render_shapes_full(factors[:2], 32, 0, "test", world="v3")
+    assert ShapesDataset(4, world="v2").world == "v2"

@@ -23,6 +23,15 @@ How an image is made (``size`` = side ``S`` in pixels, default 32):
   :data:`~n2nlib.data.photos.TEST_PHOTOS`).
 - **mask**: ``(N, S, S)`` long, 0 for background and ``shape index + 1`` where coverage ≥ 0.5.
 
+**Two worlds** (``world=``, see :data:`WORLDS`). ``"v1"`` is described above: small shapes
+and sharp photo crops; its experts (``shapes-ae-32``, ``shapes-attributes-v1``, …) could not
+draw it — reconstructions kept the factors of 0.96 of plain images but 0.56 of photo ones.
+``"v2"``, the *drawable world*, keeps every factor and both domains but draws the shapes larger
+(radius 0.15–0.17 or 0.22–0.25 of the side) and reduces each photo crop to its 4×4 cell
+averages, upsampled bicubically (:func:`low_detail`): a photo background a small autoencoder
+can carry. Its experts are ``shapes-ae``, ``shapes-attributes`` and ``shapes-segmenter``. The
+default is still ``"v1"`` while the notebooks move.
+
 **Splits.** ``split="train"`` and ``split="test"`` use different random streams, so their images
 (jitter, colours, backgrounds) differ; their *factor combinations overlap* (there are only
 5·8·2·9·2 = 1440 of them). For compositional generalisation, leave ``(shape, color)`` pairs out of
