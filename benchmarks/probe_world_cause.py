@@ -1,6 +1,6 @@
 """Why do the shapes autoencoder's reconstructions lose the shape on photo backgrounds?
 
-Measures, with the shipped ``shapes-ae-32`` and ``shapes-attributes`` and no training, on
+Measures, with the first world's ``shapes-ae-32`` and ``shapes-attributes-v1`` (no training), on
 held-out ``split="test"`` images (seed 1000): the joint accuracy (shape, colour, size and
 position all read right) of originals and of reconstructions, per domain and shape size, when
 the photo backgrounds are left sharp and when the *same* crops are blurred (Gaussian, σ in
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    ae, reader = zoo.load("shapes-ae-32"), zoo.load("shapes-attributes")
+    ae, reader = zoo.load("shapes-ae-32"), zoo.load("shapes-attributes-v1")
     factors = sample_factors(args.n, 1000, split="test", background="mixed")
     render = render_shapes_full(factors, 32, 1000, "test")
     photo = factors[:, 4] == 1
