@@ -61,7 +61,7 @@ def batched(fn: Callable[[Any], Any], inputs: Any, *, batch_size: int = 256,
     n = len(inputs)
     if n == 0:
         raise ValueError("there is nothing to run: inputs is empty")
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     starts = range(0, n, batch_size)
     parts = [_to_cpu(fn(inputs[i:i + batch_size]))

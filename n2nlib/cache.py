@@ -178,7 +178,7 @@ def as_pairs(data: Any) -> tuple[Any, Any]:
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, unit="item", leave=False)
 

@@ -12,11 +12,11 @@ cores; without it, notebooks run their full-size experiments.
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["FAST", "pick", "device", "is_fast", "seed_everything"]
+__all__ = ["FAST", "pick", "device", "is_fast", "seed_everything", "progress_bar"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -93,3 +93,23 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def progress_bar(*args: Any, **kwargs: Any) -> Any:
+    """A tqdm progress bar: the notebook widget normally, plain text when ``N2N_TEXT_BARS`` is
+    set (``scripts/run_notebooks.py`` sets it).
+
+    A widget bar is saved in a notebook file without its state, so GitHub, nbviewer and an
+    untrusted copy show "0%" for a run that finished; a text bar is saved as its final line
+    ("100%|██████████| 12000/12000 [05:10<00:00, ...]"). Every long loop of the library makes
+    its bar here. Arguments are tqdm's.
+    """
+    if os.environ.get("N2N_TEXT_BARS", "").strip().lower() in _TRUE - {""}:
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 5.0)
+        kwargs.setdefault("ascii", False)
+        return tqdm(*args, **kwargs)
+    from tqdm.auto import tqdm
+
+    return tqdm(*args, **kwargs)

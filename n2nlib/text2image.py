@@ -405,7 +405,7 @@ def synthesize(
         A :class:`SyntheticData` (the images are not kept: they are the generator's output for
         ``inputs()``).
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")

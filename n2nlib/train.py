@@ -425,9 +425,8 @@ def fit(
         TrainingDiverged: the loss or a gradient became NaN/Inf; the model keeps the weights
             of the last good step and the message names the step and the offending tensors.
     """
-    from tqdm.auto import tqdm
-
     from n2nlib import checkpoint as ckpt
+    from n2nlib.settings import progress_bar as tqdm
 
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -114,9 +115,23 @@ def run_one(path: Path, *, timeout: int, save: bool, kernel: str) -> tuple[float
     seconds = time.perf_counter() - start
     probe = nb.cells.pop()
     peak = max(monitor.peak_rss / 2**20, _peak_from(probe))
+    final_bar_states(nb)
     if save:
         nbformat.write(nb, path)
     return seconds, monitor.cpu_seconds, peak
+
+
+_OVERWRITTEN = re.compile(r"[^\n]*\r(?=[^\n])")
+
+
+def final_bar_states(nb) -> None:
+    """Keep only what a terminal would show of each stream output: text that a carriage return
+    overwrote (the earlier states of a text progress bar) is dropped, so the saved notebook
+    shows every bar at its final state, with its time."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                out["text"] = _OVERWRITTEN.sub("", out["text"]).replace("\r\n", "\n")
 
 
 _PEAK_CELL = ("import resource as _r\n"
@@ -146,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # the kernel inherits this process's environment
     os.environ["N2N_FAST"] = "1" if args.fast else "0"
+    os.environ["N2N_TEXT_BARS"] = "1"  # saved bars show their final state on any viewer
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     if not paths:

@@ -209,7 +209,7 @@ class ImageFolder(Dataset):
         if self._images is None:
             indices: Iterable[int] = range(len(self))
             if auto_progress(None, len(self), 500):
-                from tqdm.auto import tqdm
+                from n2nlib.settings import progress_bar as tqdm
 
                 indices = tqdm(indices, desc="loading images", total=len(self))
             self._images = torch.stack([self._load(i) for i in indices])

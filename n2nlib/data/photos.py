@@ -255,7 +255,7 @@ def random_crops(
     use_bar = auto_progress(progress, n, 20000)
     bar = None
     if use_bar:
-        from tqdm.auto import tqdm
+        from n2nlib.settings import progress_bar as tqdm
 
         bar = tqdm(total=n, desc="photo crops")
     for attempt in range(8):

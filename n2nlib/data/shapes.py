@@ -489,7 +489,7 @@ def render_shapes_full(
     photo_pos = np.cumsum(is_photo) - 1
     bar = None
     if auto_progress(progress, n, 20000):
-        from tqdm.auto import tqdm
+        from n2nlib.settings import progress_bar as tqdm
 
         bar = tqdm(total=n, desc="rendering shapes")
     for start in range(0, n, _CHUNK):

@@ -232,7 +232,7 @@ def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, deformation: RandomDeformation
     Returns:
         ``(N, 3, S, S)`` on the CPU.
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     if xs.shape[0] == 1:
         xs = xs.expand(ys.shape[0], -1, -1, -1)

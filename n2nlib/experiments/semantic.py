@@ -230,7 +230,7 @@ def fit_translator(
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     starts = range(0, n, batch_size)
     return tqdm(starts, desc=desc, disable=not progress or len(starts) < 2, leave=False)

@@ -215,7 +215,7 @@ def sample(
         ``(B * n_samples, 3, H, W)`` on the CPU, in ``repeat_interleave`` order (the samples
         of input ``i`` are rows ``i * n_samples … (i + 1) * n_samples - 1``).
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     generator = torch.Generator().manual_seed(seed)
     starts = range(0, len(low_res), batch_size)
@@ -360,7 +360,7 @@ def temperature_sweep(
     Returns:
         One :class:`SRScores` per temperature.
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     recon = reconstruct(n2n.target, truth)
     return [evaluate(n2n, low_res, truth, n_samples=n_samples, temperature=t, seed=seed,

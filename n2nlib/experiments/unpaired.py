@@ -136,7 +136,7 @@ def translate(n2n: Any, images: Tensor, source: int, target: int, *,
     Raises:
         ValueError: a negative temperature.
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     if not temperature >= 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")

@@ -307,7 +307,7 @@ def fit_expert(
     >>> len(h.loss)
     3
     """
-    from tqdm.auto import tqdm
+    from n2nlib.settings import progress_bar as tqdm
 
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")

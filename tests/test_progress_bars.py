@@ -1,0 +1,49 @@
+"""Progress bars that a saved notebook shows at their final state."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import nbformat
+
+from n2nlib.settings import progress_bar
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks",
+                                                  ROOT / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_text_bars_when_asked_and_only_their_final_state_is_saved(monkeypatch):
+    from tqdm.std import tqdm as text_tqdm
+
+    monkeypatch.setenv("N2N_TEXT_BARS", "1")
+    stream = io.StringIO()
+    bar = progress_bar(range(50), desc="training", file=stream, mininterval=0)
+    assert type(bar) is text_tqdm
+    for _ in bar:
+        pass
+    written = stream.getvalue()
+    assert written.count("\r") > 2 and "50/50" in written
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("run()"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=written)]
+    _runner().final_bar_states(nb)
+    saved = nb.cells[0].outputs[0]["text"]
+    assert "\r" not in saved and saved.count("training") == 1 and "100%" in saved
+    assert "50/50" in saved and "0/50" not in saved.replace("50/50", "")
+
+
+def test_widget_bars_otherwise(monkeypatch):
+    monkeypatch.delenv("N2N_TEXT_BARS", raising=False)
+    from tqdm.auto import tqdm as auto_tqdm
+
+    bar = progress_bar(total=3, disable=True)
+    assert type(bar) is auto_tqdm
