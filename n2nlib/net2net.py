@@ -197,12 +197,12 @@ class Net2Net(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the cINN."""
-        return next(self.cinn.parameters()).device
+        return _first_float(self.cinn).device
 
     @property
     def dtype(self) -> torch.dtype:
         """The floating dtype of the cINN."""
-        return next(self.cinn.parameters()).dtype
+        return _first_float(self.cinn).dtype
 
     @torch.no_grad()
     def _encode(self, role: str, inputs: Any, batch_size: int | None) -> Tensor:
@@ -275,7 +275,7 @@ class Net2Net(nn.Module):
         self,
         data: Any,
         *,
-        steps: int,
+        steps: int | None = None,
         batch_size: int = 64,
         eval_data: Any = None,
         encode_batch_size: int = 256,
@@ -297,7 +297,8 @@ class Net2Net(nn.Module):
                 unpaired domains see :func:`unpaired`); a ``Dataset`` of ``(x, y)`` pairs or a
                 ``DataLoader`` of ``(xs, ys)`` batches; or an already encoded
                 :class:`~n2nlib.cache.LatentPairs`.
-            steps: optimisation steps.
+            steps: optimisation steps (not used by a translator fitted in closed form, one
+                with ``fit_closed_form(x, c)``: it is solved on the cached codes instead).
             batch_size: pairs per step.
             eval_data: held-out pairs, same forms as ``data``.
             encode_batch_size: items per expert call while encoding.
@@ -325,9 +326,34 @@ class Net2Net(nn.Module):
                                           cache_dir=None if sub is None else sub / "eval",
                                           progress=progress)
         pairs = pairs.with_min_std(min_std)
+        if callable(getattr(self.cinn, "fit_closed_form", None)):
+            self.history = self._fit_closed_form(pairs, eval_pairs)
+            return self.history
+        if steps is None:
+            raise TypeError(f"fit(...) needs steps=... to train a {type(self.cinn).__name__}")
         self.history = fit(self.cinn, pairs, steps=steps, batch_size=batch_size,
                            eval_data=eval_pairs, progress=progress, **fit_kwargs)
         return self.history
+
+    def _fit_closed_form(self, pairs: LatentPairs, eval_pairs: LatentPairs | None) -> History:
+        """Fit a closed-form translator on the cached codes (a stochastic target's means)."""
+        import time
+
+        from n2nlib.train import evaluate
+
+        def tensor(a: Any) -> Tensor:
+            return a.to_tensor() if hasattr(a, "to_tensor") else a
+
+        if pairs.condition is None:
+            raise ValueError("a closed-form translator needs conditions z_Φ")
+        start = time.perf_counter()
+        self.cinn.fit_closed_form(tensor(pairs.target).to(self.device),
+                                  tensor(pairs.condition).to(self.device))
+        history = History(seconds=time.perf_counter() - start)
+        if eval_pairs is not None:
+            history.eval_step.append(0)
+            history.eval_nll.append(evaluate(self.cinn, eval_pairs))
+        return history
 
     # -- translation ------------------------------------------------------------------------
 
@@ -587,6 +613,14 @@ class Net2Net(nn.Module):
     def extra_repr(self) -> str:
         return (f"source dim={_shape_text(latent_shape(self.source))}, "
                 f"target dim={self.target.dim}")
+
+
+def _first_float(module: nn.Module) -> Tensor:
+    """The first floating parameter (or buffer, for translators fitted in closed form)."""
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            return t
+    raise TypeError(f"the translator {type(module).__name__} holds no floating tensor")
 
 
 def _check_samples(n_samples: int, temperature: float) -> None:

@@ -75,9 +75,13 @@ def test_a_translator_of_ones_own_plugs_into_net2net():
 def test_every_shipped_translator_saves_and_loads_by_name(tmp_path):
     source, target = _experts()
     data = _data(64)
+    from n2nlib.translators import ConditionalGaussian, ProcrustesTranslator, RidgeTranslator
+
     for i, tau in enumerate((ConditionalINN(2, 2, n_blocks=2, hidden_dim=8),
                              GroupedCINN([1, 1], 2, n_blocks=2, hidden_dim=8),
-                             EmbeddingMLP(2, 2, hidden=8, n_layers=2))):
+                             EmbeddingMLP(2, 2, hidden=8, n_layers=2),
+                             ConditionalGaussian(2, 2), RidgeTranslator(2, 2, alpha=0.1),
+                             ProcrustesTranslator(2, 2))):
         n2n = Net2Net(source, target, tau, device="cpu")
         n2n.fit((data, data), steps=3, batch_size=32, progress=False)
         n2n.save(tmp_path / str(i))
@@ -104,3 +108,57 @@ def test_net2net_refuses_what_is_not_a_translator():
     source, target = _experts()
     with pytest.raises(TypeError, match="cinn must be a translator"):
         Net2Net(source, target, nn.Linear(2, 2))
+
+
+def test_closed_form_translators_fit_on_the_latent_cache():
+    from n2nlib.translators import ConditionalGaussian, ProcrustesTranslator, RidgeTranslator
+
+    source, target = _experts()
+    data = _data(4000)
+    held = _data(500) + 0.0
+    results = {}
+    for tau in (ConditionalGaussian(2, 2), RidgeTranslator(2, 2), ProcrustesTranslator(2, 2)):
+        n2n = Net2Net(source, target, tau, device="cpu")
+        history = n2n.fit((data, data), eval_data=(held, held), progress=False)
+        assert len(history.loss) == 0 and len(history.eval_nll) == 1   # solved, not stepped
+        results[type(tau).__name__] = history.eval_nll[0]
+    # z_Θ = 2 z_Φ + N(0, 0.25 I): the Gaussian's NLL is the truth's, 2·(½ log 2π + log 0.5 + ½)
+    truth = 2 * (0.5 * math.log(2 * math.pi) + math.log(0.5) + 0.5)
+    assert results["ConditionalGaussian"] == pytest.approx(truth, abs=0.05)
+    assert results["RidgeTranslator"] == pytest.approx(truth, abs=0.05)   # isotropic here
+    # standardised codes related by the identity: a rotation does (almost) as well
+    assert results["ConditionalGaussian"] - 0.01 <= results["ProcrustesTranslator"] < truth + 0.1
+    # ... but not when the relation is a shear, which a rotation cannot express
+    g = torch.Generator().manual_seed(1)
+    c = torch.randn(4000, 2, generator=g)
+    x = torch.stack([c[:, 0] + c[:, 1], c[:, 1]], 1) + 0.1 * torch.randn(4000, 2, generator=g)
+    gauss = ConditionalGaussian(2, 2).fit_closed_form(x, c)
+    rot = ProcrustesTranslator(2, 2).fit_closed_form(x, c)
+    assert rot.nll(x, c).mean() > gauss.nll(x, c).mean() + 1.0
+
+
+def test_the_conditional_gaussian_is_an_exact_invertible_flow():
+    from n2nlib.translators import ConditionalGaussian
+
+    torch.manual_seed(0)
+    tau = ConditionalGaussian(3, 2).double()
+    with torch.no_grad():      # parameters away from their initial values
+        tau.weight.normal_()
+        tau.bias.normal_()
+        tau.scale_tril.copy_(torch.tril(torch.randn(3, 3)) + 2 * torch.eye(3))
+    tau.fitted.fill_(True)
+    x, c = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    v, logdet = tau(x, c)
+    back, logdet_inv = tau.inverse(v, c)
+    assert torch.allclose(back, x, atol=1e-12) and torch.allclose(logdet_inv, -logdet)
+    for i in range(4):
+        cond = c[i:i + 1]
+        jac = torch.autograd.functional.jacobian(
+            lambda row, cond=cond: tau(row[None], cond)[0][0], x[i])
+        assert torch.allclose(torch.linalg.slogdet(jac)[1], logdet[i], atol=1e-10)
+    nll = tau.nll(x, c)
+    dist = torch.distributions.MultivariateNormal(c @ tau.weight.T + tau.bias,
+                                                  scale_tril=torch.tril(tau.scale_tril))
+    assert torch.allclose(nll, -dist.log_prob(x), atol=1e-10)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ConditionalGaussian(3, 2).sample(torch.zeros(1, 2))

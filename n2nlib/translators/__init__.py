@@ -11,8 +11,11 @@ A translator whose every sample of an input is the same output says ``determinis
 An **invertible** translator also has ``forward(x, c) -> (v, logdet)`` and ``inverse(v, c) ->
 (x, logdet)``: the residual :math:`v = \tau^{-1}(z_\Theta \mid z_\Phi)`, which
 :meth:`~n2nlib.Net2Net.residual` and :meth:`~n2nlib.Net2Net.transfer` need. The cINN
-(:class:`~n2nlib.flows.ConditionalINN`) and :class:`~n2nlib.flows.GroupedCINN` are invertible;
-the MLP of supplement E (:class:`EmbeddingMLP`) is not.
+(:class:`~n2nlib.flows.ConditionalINN`), :class:`~n2nlib.flows.GroupedCINN` and the
+:class:`ConditionalGaussian` (the cINN with zero blocks) are invertible; the MLP of supplement E
+(:class:`EmbeddingMLP`) and the closed-form :class:`RidgeTranslator` and
+:class:`ProcrustesTranslator` are not. A translator with ``fit_closed_form(x, c)`` is solved on
+the cached codes by :meth:`~n2nlib.Net2Net.fit` instead of trained by gradient steps.
 
 A saved :class:`~n2nlib.Net2Net` names its translator's class; only the classes of
 :data:`TRANSLATORS` can be named, so a config file can never make the library import anything
@@ -32,11 +35,19 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 from n2nlib.flows import ConditionalINN, GroupedCINN
+from n2nlib.translators.closed_form import (
+    ConditionalGaussian,
+    ProcrustesTranslator,
+    RidgeTranslator,
+)
 from n2nlib.translators.mlp import EmbeddingMLP
 
 __all__ = [
     "TRANSLATORS",
+    "ConditionalGaussian",
     "EmbeddingMLP",
+    "ProcrustesTranslator",
+    "RidgeTranslator",
     "Translator",
     "is_invertible",
     "is_translator",
@@ -62,6 +73,9 @@ TRANSLATORS: dict[str, type[nn.Module]] = {
     "ConditionalINN": ConditionalINN,
     "GroupedCINN": GroupedCINN,
     "EmbeddingMLP": EmbeddingMLP,
+    "ConditionalGaussian": ConditionalGaussian,
+    "RidgeTranslator": RidgeTranslator,
+    "ProcrustesTranslator": ProcrustesTranslator,
 }
 """The translator classes a saved config may name (an allow-list: configs are data)."""
 
