@@ -16,6 +16,10 @@ Modes
     relative to the known mode centres of a mixture.
 Distances
     :func:`mean_distance`, :func:`total_variation`.
+Translators (any translator on held-out pairs; the residual's assumptions)
+    :func:`energy_distance`, :func:`mmd`, :func:`classifier_two_sample_test`,
+    :func:`vendi_score`, :func:`residual_report` (KS against N(0, 1), HSIC against the
+    condition, rank histograms) — :mod:`n2nlib.metrics.translators`.
 Diagnosis (notebook 07)
     :func:`frechet_distance` (FID's formula on any features),
     :func:`efficientnet_frechet_distance` (that formula on ImageNet EfficientNet-Lite0 features,
@@ -74,6 +78,17 @@ from n2nlib.metrics.text import (
     stated_accuracy,
     unstated_diversity,
 )
+from n2nlib.metrics.translators import (
+    ResidualReport,
+    classifier_two_sample_test,
+    energy_distance,
+    hsic,
+    mean_pairwise_distance,
+    mmd,
+    rank_histogram,
+    residual_report,
+    vendi_score,
+)
 
 __all__ = [
     "knn_mutual_information",
@@ -109,4 +124,13 @@ __all__ = [
     "stated_accuracy",
     "all_stated_correct",
     "unstated_diversity",
+    "ResidualReport",
+    "classifier_two_sample_test",
+    "energy_distance",
+    "hsic",
+    "mean_pairwise_distance",
+    "mmd",
+    "rank_histogram",
+    "residual_report",
+    "vendi_score",
 ]
