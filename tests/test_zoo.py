@@ -21,7 +21,8 @@ NAMES = sorted(RECIPES)
 MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06,
           "joint": 0.04, "background": 0.04, "recon_joint": 0.06, "recon_background": 0.04,
           "recon_miou": 0.04}
-SKIP_AT_256 = {"frechet_efficientnet"}  # biased upwards on small sets: checked on the card
+# biased upwards on small sets: checked on the card
+SKIP_AT_256 = {"frechet_efficientnet", "frechet_efficientnet/bicubic_from_8"}
 # The targets of the issue, checked on the card's (full-size) numbers.
 TARGETS = {"shapes-attributes-v1": ("accuracy/", 0.98), "shapes-segmenter-v1": ("miou", 0.9)}
 
@@ -59,6 +60,7 @@ def test_the_drawable_world_meets_its_goals():
         assert ae[f"recon_background/{domain}"] >= 0.98, ae
         assert ae[f"recon_miou/{domain}"] >= 0.90, ae
     assert ae["psnr_db"] >= ae["psnr_db/bicubic_from_8"] + 3.0, ae
+    assert ae["frechet_efficientnet"] < ae["frechet_efficientnet/bicubic_from_8"], ae
 
 
 def test_cards_meet_the_targets():

@@ -698,6 +698,8 @@ def _eval_shapes_ae(model: Any, n: int) -> dict[str, float]:
         out["recon_miou/plain"] = miou(pred[~photo], data["mask"][~photo], 6)
         out["recon_miou/photo"] = miou(pred[photo], data["mask"][photo], 6)
     out["frechet_efficientnet"] = efficientnet_frechet_distance(data["image"], recon)
+    out["frechet_efficientnet/bicubic_from_8"] = efficientnet_frechet_distance(data["image"],
+                                                                              bicubic)
     return out
 
 
