@@ -639,8 +639,8 @@ def expert_fingerprint(expert: Any) -> str:
     h = hashlib.sha256(f"{type(expert).__qualname__}:{getattr(expert, 'dim', None)}".encode())
     if isinstance(expert, nn.Module):
         for name, t in expert.state_dict().items():
-            t = t.detach().cpu().contiguous()
             h.update(f"{name}{t.dtype}{tuple(t.shape)}".encode())
+            t = t.detach().cpu().contiguous().reshape(-1)  # 0-d tensors cannot be viewed
             if t.numel():
                 h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool
                          else t.numpy().tobytes())

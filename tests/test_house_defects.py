@@ -218,3 +218,13 @@ def test_translate_batches_sampling_and_decoding_and_reconstruct_is_one_function
     assert parts["b"][1].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
     with pytest.raises(ValueError, match="batch_size"):
         batched(lambda b: b, torch.arange(3.0), batch_size=0)
+
+
+def test_fingerprints_cover_scalar_and_bool_buffers():
+    class WithBuffers(nn.Module):
+        def __init__(self, scale):
+            super().__init__()
+            self.register_buffer("scale", torch.tensor(scale))          # 0-d
+            self.register_buffer("ready", torch.tensor(True))            # bool
+
+    assert expert_fingerprint(WithBuffers(1.0)) != expert_fingerprint(WithBuffers(2.0))
