@@ -452,7 +452,8 @@ def reconstruct(expert: Any, images: Tensor, *, batch_size: int = 256,
     """
     from n2nlib._batched import batched
 
-    if not is_target_expert(expert):
+    if not (callable(getattr(expert, "encode", None))
+            and callable(getattr(expert, "decode", None))):
         raise TypeError(f"reconstruct needs a target expert (encode and decode), got "
                         f"{type(expert).__name__}")
     return batched(lambda b: expert.decode(expert.encode(b)).float(), images,
