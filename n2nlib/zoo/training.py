@@ -8,7 +8,7 @@ float16 with their sha256 in a registry, reloads them and measures them on held-
 end in seconds on tiny data, into a temporary folder, never over the shipped weights.
 
 >>> sorted(RECIPES)[:3]
-['digits-ae', 'digits-classifier', 'shapes-ae-32']
+['digits-ae', 'digits-classifier', 'shapes-ae']
 >>> augment_shift({"image": torch.ones(1, 1, 4, 4)}, torch.Generator(), 1)["image"].shape
 torch.Size([1, 1, 4, 4])
 """
