@@ -41,7 +41,14 @@ from torch import Tensor, nn
 
 from n2nlib import settings
 from n2nlib._batched import batched
-from n2nlib.cache import LatentPairs, call_expert, encode_pairs, input_length, iter_batches
+from n2nlib.cache import (
+    LatentPairs,
+    _materialise,
+    call_expert,
+    encode_pairs,
+    input_length,
+    iter_batches,
+)
 from n2nlib.experts.base import (
     as_expert,
     check_latent,
@@ -341,14 +348,11 @@ class Net2Net(nn.Module):
 
         from n2nlib.train import evaluate
 
-        def tensor(a: Any) -> Tensor:
-            return a.to_tensor() if hasattr(a, "to_tensor") else a
-
         if pairs.condition is None:
             raise ValueError("a closed-form translator needs conditions z_Φ")
         start = time.perf_counter()
-        self.cinn.fit_closed_form(tensor(pairs.target).to(self.device),
-                                  tensor(pairs.condition).to(self.device))
+        self.cinn.fit_closed_form(_materialise(pairs.target).to(self.device),
+                                  _materialise(pairs.condition).to(self.device))
         history = History(seconds=time.perf_counter() - start)
         if eval_pairs is not None:
             history.eval_step.append(0)

@@ -39,6 +39,7 @@ __all__ = [
     "PerceptualDistance",
     "efficientnet_lite0_path",
     "load_efficientnet_lite0",
+    "unit_feature_distance",
 ]
 
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -250,11 +251,21 @@ class PerceptualDistance(nn.Module):
         if a.shape != b.shape:
             raise ValueError(f"images must have one shape, got {tuple(a.shape)} and "
                              f"{tuple(b.shape)}")
-        fa, fb = self._features(a), self._features(b)
-        total = a.new_zeros(a.shape[0])
-        for layer in self.layers:
-            x, y = fa[layer], fb[layer]
-            x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-            y = y / (y.norm(dim=1, keepdim=True) + 1e-6)
-            total = total + (x - y).pow(2).sum(dim=1).flatten(1).mean(dim=1)
-        return total / len(self.layers)
+        return unit_feature_distance(self._features(a), self._features(b), self.layers)
+
+
+def unit_feature_distance(fa: dict, fb: dict, layers: Sequence[int | str]) -> Tensor:
+    """LPIPS without learned weights: at each layer, features unit-normalised over channels,
+    squared differences summed over channels and averaged over positions; then the mean over
+    the layers. ``fa``/``fb``: layer -> ``(B, C, ...)`` features of two image batches.
+
+    Returns:
+        ``(B,)`` distances.
+    """
+    total = 0.0
+    for layer in layers:
+        x, y = fa[layer], fb[layer]
+        x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
+        y = y / (y.norm(dim=1, keepdim=True) + 1e-6)
+        total = total + (x - y).pow(2).sum(dim=1).flatten(1).mean(dim=1)
+    return total / len(layers)

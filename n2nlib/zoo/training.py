@@ -106,15 +106,10 @@ class FeatureDistance(nn.Module):
         self.layers = list(layers)
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        fa = self.network.features_at(a, self.layers)
-        fb = self.network.features_at(b, self.layers)
-        total = torch.zeros(a.shape[0], device=a.device, dtype=a.dtype)
-        for layer in self.layers:
-            x, y = fa[layer], fb[layer]
-            x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
-            y = y / (y.norm(dim=1, keepdim=True) + 1e-6)
-            total = total + (x - y).pow(2).sum(dim=1).flatten(1).mean(dim=1)
-        return total / len(self.layers)
+        from n2nlib.experts.efficientnet import unit_feature_distance
+
+        return unit_feature_distance(self.network.features_at(a, self.layers),
+                                     self.network.features_at(b, self.layers), self.layers)
 
 
 @dataclass
@@ -856,6 +851,8 @@ _add(Recipe(
     ),
 ))
 
+_HELD_OUT_V2 = ("2,000 test-split shapes of the same world (seed 1000), both backgrounds, "
+                "held-out photographs")
 _WORLD_V2 = ("the drawable world (`world='v2'`): shapes of radius 0.15–0.17 (small) or "
               "0.22–0.25 (large) of the side, photo backgrounds reduced to their 4×4 cell "
               "averages (`low_detail`)")
@@ -883,8 +880,7 @@ _add(Recipe(
     data="40,000 images `render_shapes(sample_factors(n, seed=0, background='mixed'), "
          "world='v2')`: " + _WORLD_V2 + "; all factors uniform, half plain and half photo "
          "backgrounds (train photographs); random left-right flips",
-    held_out="2,000 test-split shapes of the same world (seed 1000), both backgrounds, "
-             "held-out photographs",
+    held_out=_HELD_OUT_V2,
     architecture="VAE, latent 128. Encoder: 3×3 stem (32 ch), 3 downsampling ResNet basic blocks "
                  "(64, 128, 128 ch) to 4×4, flatten, FC → (μ, log σ²). Decoder (BigGAN-style): "
                  "z → 3×(FC 256, LReLU) → FC 100 + softmax → embedding h (64); FC(z) → 4×4×128; "
@@ -934,66 +930,6 @@ _add(Recipe(
         "No perceptual loss and no PatchGAN at 8×8: EfficientNet-Lite0's first block already "
         "halves the resolution, and an 8-pixel image has no texture for a discriminator to "
         "judge; L1 with γ reconstructs it closely.",),
-))
-
-_add(Recipe(
-    name="shapes-attributes",
-    kind="attributes",
-    summary="Reads all five factors (shape, colour, size, position, background) of a 32×32 "
-            "shapes image of the drawable world; the metrics' reader of what translations "
-            "produce.",
-    model=AttributeClassifier,
-    config={"size": 32, "channels": 3, "width": 32, "hidden": 256},
-    make_data=lambda n, seed: {
-        k: v for k, v in _shapes_data(n, seed, augment_photos=0.7, world="v2").items()
-        if k != "mask"},
-    n_train=30000,
-    steps=3000,
-    batch_size=64,
-    lr=2e-3,
-    weight_decay=1e-4,
-    objective=lambda: CrossEntropyObjective(target="factors"),
-    augment=_attributes_augment,
-    evaluate=functools.partial(_eval_attributes, world="v2"),
-    eval_n=2000,
-    data="30,000 shapes images of " + _WORLD_V2 + ", both backgrounds, labels = factors; "
-         "70% of the photo backgrounds replaced by fresh training-photo crops with random "
-         "colour, contrast, brightness and blur (`jitter_backgrounds`), then made low-detail; "
-         "random left-right flips with mirrored position labels; mild pixel noise and blur on "
-         "half the images (`augment_degrade`)",
-    held_out="2,000 test-split shapes of the same world (seed 1000), both backgrounds, "
-             "held-out photographs",
-    architecture="CNN: 3×3 stem (32 ch), 3 downsampling ResNet basic blocks (64, 128, 128 ch) "
-                 "to 4×4, flatten, FC 256 + ReLU (the `encode` representation), one linear "
-                 "head per factor",
-))
-
-_add(Recipe(
-    name="shapes-segmenter",
-    kind="segmenter",
-    summary="Labels every pixel of a 32×32 shapes image of the drawable world (background or "
-            "one of the five shapes); measures label-map synthesis and its taps are source "
-            "experts.",
-    model=Segmenter,
-    config={"size": 32, "channels": 3, "width": 16},
-    make_data=lambda n, seed: _shapes_data(n, seed, augment_photos=0.5, world="v2"),
-    n_train=20000,
-    steps=1500,
-    batch_size=64,
-    lr=2e-3,
-    weight_decay=1e-4,
-    objective=lambda: CrossEntropyObjective(target="mask"),
-    augment=augment_flip_shapes,
-    evaluate=functools.partial(_eval_segmenter, world="v2"),
-    eval_n=2000,
-    data="20,000 shapes images of " + _WORLD_V2 + ", both backgrounds, masks from the "
-         "renderer (coverage ≥ 0.5); half of the photo backgrounds jittered as for "
-         "shapes-attributes; random left-right flips",
-    held_out="2,000 test-split shapes of the same world (seed 1000), both backgrounds, "
-             "held-out photographs",
-    architecture="U-Net: enc1 (2×conv, 16 ch, 32×32), enc2/enc3/bottleneck (downsampling "
-                 "ResNet blocks, 32/64/64 ch at 16/8/4), dec3/dec2/dec1 (upsample, concatenate "
-                 "the skip, 2×conv), 1×1 conv to 6 classes; taps enc1 … logits",
 ))
 
 _add(Recipe(
@@ -1125,6 +1061,38 @@ _add(Recipe(
     architecture="U-Net: enc1 (2×conv, 16 ch, 32×32), enc2/enc3/bottleneck (downsampling "
                  "ResNet blocks, 32/64/64 ch at 16/8/4), dec3/dec2/dec1 (upsample, concatenate "
                  "the skip, 2×conv), 1×1 conv to 6 classes; taps enc1 … logits",
+))
+
+_add(dataclasses.replace(
+    RECIPES["shapes-attributes-v1"],
+    name="shapes-attributes",
+    summary="Reads all five factors (shape, colour, size, position, background) of a 32×32 "
+            "shapes image of the drawable world; the metrics' reader of what translations "
+            "produce.",
+    make_data=lambda n, seed: {
+        k: v for k, v in _shapes_data(n, seed, augment_photos=0.7, world="v2").items()
+        if k != "mask"},
+    evaluate=functools.partial(_eval_attributes, world="v2"),
+    data="30,000 shapes images of " + _WORLD_V2 + ", both backgrounds, labels = factors; "
+         "70% of the photo backgrounds replaced by fresh training-photo crops with random "
+         "colour, contrast, brightness and blur (`jitter_backgrounds`), then made low-detail; "
+         "random left-right flips with mirrored position labels; mild pixel noise and blur on "
+         "half the images (`augment_degrade`)",
+    held_out=_HELD_OUT_V2,
+))
+
+_add(dataclasses.replace(
+    RECIPES["shapes-segmenter-v1"],
+    name="shapes-segmenter",
+    summary="Labels every pixel of a 32×32 shapes image of the drawable world (background or "
+            "one of the five shapes); measures label-map synthesis and its taps are source "
+            "experts.",
+    make_data=lambda n, seed: _shapes_data(n, seed, augment_photos=0.5, world="v2"),
+    evaluate=functools.partial(_eval_segmenter, world="v2"),
+    data="20,000 shapes images of " + _WORLD_V2 + ", both backgrounds, masks from the "
+         "renderer (coverage ≥ 0.5); half of the photo backgrounds jittered as for "
+         "shapes-attributes; random left-right flips",
+    held_out=_HELD_OUT_V2,
 ))
 
 _add(Recipe(
