@@ -58,6 +58,7 @@ __all__ = [
     "identity_grid",
     "deformation_grid",
     "random_deform",
+    "shuffle_patches",
 ]
 
 _PADDING = ("border", "reflection", "zeros", "wrap")
@@ -290,10 +291,14 @@ class RandomDeformation:
             (periodic: the opposite side of the image).
         batch_size: images resampled at once (memory: ``batch_size × H × W × K`` doubles for
             the TPS).
+        shuffle_patches: after the warp, cut the image into square tiles of this side and
+            put them back in a random order (:func:`shuffle_patches`; 0: off). The tiles
+            keep the colours of the image and lose where things are and what outline they
+            have: a condition that carries appearance only.
 
     Raises:
-        ValueError: a probability outside [0, 1], a negative strength, a bad scale range or
-            padding mode.
+        ValueError: a probability outside [0, 1], a negative strength, a bad scale range,
+            padding mode or tile side.
 
     >>> d = RandomDeformation(tps_strength=0.0, crop_scale=(1.0, 1.0), flip_p=1.0)
     >>> x = torch.rand(2, 3, 8, 8)
@@ -310,6 +315,7 @@ class RandomDeformation:
         crop_scale: Sequence[float] = (0.7, 1.0),
         padding_mode: str = "border",
         batch_size: int = 512,
+        shuffle_patches: int = 0,
     ) -> None:
         if not 0.0 <= float(flip_p) <= 1.0:
             raise ValueError(f"flip_p must be a probability in [0, 1], got {flip_p}")
@@ -322,6 +328,9 @@ class RandomDeformation:
             raise ValueError(f"padding_mode must be one of {_PADDING}, got {padding_mode!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not isinstance(shuffle_patches, int) or shuffle_patches < 0:
+            raise ValueError(f"shuffle_patches must be an int >= 0, got {shuffle_patches!r}")
+        self.shuffle_patches = shuffle_patches
         self.flip_p = float(flip_p)
         self.tps_points = tps_points
         self.tps_strength = float(tps_strength)
@@ -334,7 +343,8 @@ class RandomDeformation:
     def __repr__(self) -> str:
         return (f"RandomDeformation(flip_p={self.flip_p}, tps_points={self.tps_points}, "
                 f"tps_strength={self.tps_strength}, crop_scale={self.crop_scale}, "
-                f"padding_mode={self.padding_mode!r})")
+                f"padding_mode={self.padding_mode!r}"
+                + (f", shuffle_patches={self.shuffle_patches})" if self.shuffle_patches else ")"))
 
     def sample(self, n: int, seed: int | None = None, *,
                generator: torch.Generator | None = None) -> DeformParams:
@@ -416,7 +426,46 @@ class RandomDeformation:
             raise ValueError("images must be a tensor (B, C, H, W), got "
                              + (str(tuple(images.shape)) if isinstance(images, Tensor)
                                 else type(images).__name__))
-        return self.apply(images, self.sample(images.shape[0], seed, generator=generator))
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        out = self.apply(images, self.sample(images.shape[0], generator=generator))
+        if self.shuffle_patches:
+            out = shuffle_patches(out, self.shuffle_patches, generator=generator)
+        return out
+
+
+def shuffle_patches(images: Tensor, patch: int, seed: int | None = None, *,
+                    generator: torch.Generator | None = None) -> Tensor:
+    """Cut each image into ``patch × patch`` tiles and reassemble them in a random order.
+
+    Arguments:
+        images: ``(B, C, H, W)`` with ``H`` and ``W`` multiples of ``patch``.
+        patch: side of a tile.
+        seed: seed of the orders (ignored when ``generator`` is given).
+        generator: draw the orders from this generator.
+
+    Returns:
+        ``(B, C, H, W)``: the same pixel values, each image's tiles permuted.
+
+    >>> x = torch.arange(16.0).view(1, 1, 4, 4)
+    >>> y = shuffle_patches(x, 2, seed=0)
+    >>> sorted(y.flatten().tolist()) == x.flatten().tolist()
+    True
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+    b, c, h, w = images.shape
+    if patch < 1 or h % patch or w % patch:
+        raise ValueError(f"the image side ({h}×{w}) must be a multiple of patch={patch}")
+    if generator is None and seed is not None:
+        generator = torch.Generator().manual_seed(int(seed))
+    rows, cols = h // patch, w // patch
+    tiles = images.reshape(b, c, rows, patch, cols, patch).permute(0, 2, 4, 1, 3, 5)
+    tiles = tiles.reshape(b, rows * cols, c, patch, patch)
+    order = torch.rand(b, rows * cols, generator=generator).argsort(dim=1).to(images.device)
+    tiles = tiles[torch.arange(b, device=images.device)[:, None], order]
+    tiles = tiles.reshape(b, rows, cols, c, patch, patch).permute(0, 3, 1, 4, 2, 5)
+    return tiles.reshape(b, c, h, w)
 
 
 def random_deform(images: Tensor, seed: int | None = None, **kwargs: float) -> Tensor:

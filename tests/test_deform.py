@@ -179,3 +179,33 @@ def test_bad_inputs_are_rejected():
         d.apply(torch.rand(2, 1, 8, 8), d.sample(3, seed=0))
     with pytest.raises(ValueError):
         tps_control_points(1)
+
+
+def test_shuffle_patches_permutes_whole_tiles():
+    from n2nlib.deform import shuffle_patches
+
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    y = shuffle_patches(x, 4, seed=1)
+    assert not torch.equal(x, y)
+    tiles = lambda t: {tuple(t[:, r:r + 4, c:c + 4].flatten().tolist())  # noqa: E731
+                       for r in (0, 4) for c in (0, 4)}
+    for i in range(2):  # each image: the same four tiles, channels kept together
+        assert tiles(x[i]) == tiles(y[i])
+    assert torch.equal(y, shuffle_patches(x, 4, seed=1))
+    with pytest.raises(ValueError, match="multiple of patch"):
+        shuffle_patches(x, 3)
+
+
+def test_random_deformation_with_shuffled_patches_keeps_the_warp_draws():
+    x = torch.rand(3, 3, 16, 16)
+    warp = RandomDeformation(tps_strength=0.2)
+    both = RandomDeformation(tps_strength=0.2, shuffle_patches=4)
+    warped, shuffled = warp(x, seed=5), both(x, seed=5)
+    # the same warp, then a permutation of 4×4 tiles: the same multiset of values per image
+    for i in range(3):
+        assert torch.allclose(warped[i].flatten().sort().values,
+                              shuffled[i].flatten().sort().values)
+    assert not torch.allclose(warped, shuffled)
+    assert "shuffle_patches=4" in repr(both)
+    with pytest.raises(ValueError, match="shuffle_patches"):
+        RandomDeformation(shuffle_patches=-1)
