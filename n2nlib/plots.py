@@ -287,7 +287,7 @@ def training_curve(history, *, ax=None, reference: float | None = None,
 
 
 def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
-                  fontsize: int = 8, dpi: int = DPI):
+                  fontsize: int = 8, dpi: int = DPI, rows: list[str] | None = None):
     """Images side by side in titled columns: row ``i`` of every column shows example ``i``
     (e.g. low-res input | bicubic | samples | truth, as in the paper's Fig. 4).
 
@@ -296,7 +296,8 @@ def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
             (sizes may differ: each image fills its cell).
         size: inches per image.
         fontsize: of the column titles.
-        dpi: resolution.
+        dpi: resolution (``size * dpi`` pixels per image on screen: ≥ 96 for 32-pixel images).
+        rows: a label per row, written left of the first column.
 
     Returns:
         The figure.
@@ -314,6 +315,8 @@ def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
     if len(set(counts.values())) != 1:
         raise ValueError(f"every column needs the same number of images, got {counts}")
     n = next(iter(counts.values()))
+    if rows is not None and len(rows) != n:
+        raise ValueError(f"rows must hold one label per row ({n}), got {len(rows)}")
     fig, axes = new_figure(len(arrays), n, size=size, dpi=dpi)
     fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.0, hspace=0.0)
     for j, (title, images) in enumerate(arrays.items()):
@@ -332,6 +335,8 @@ def image_columns(columns: dict[str, Tensor | np.ndarray], *, size: float = 1.1,
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(title, fontsize=fontsize)
+            if j == 0 and rows is not None:
+                ax.set_ylabel(rows[i], fontsize=fontsize)
     return fig
 
 

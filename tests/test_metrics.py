@@ -105,3 +105,20 @@ def test_mean_distance_and_total_variation():
     assert metrics.total_variation(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0])) == 0.0
     with pytest.raises(ValueError):
         metrics.total_variation(torch.tensor([-1.0, 2.0]), torch.tensor([1.0, 0.0]))
+
+
+def test_goal_table_says_met_or_missed_and_by_how_much():
+    from n2nlib.metrics import Goal, goal_table
+
+    met = Goal("content kept", 0.93, ">=", 0.9, note="baseline 0.5")
+    missed = Goal("gap (dB)", 3.25, "<=", 1.0)
+    nan = Goal("not run", float("nan"), ">=", 0.5)
+    assert met.met and not missed.met and not nan.met
+    assert missed.verdict == "MISSED by 2.25" and nan.verdict.startswith("MISSED")
+    table = goal_table([met, missed, nan]).splitlines()
+    assert len(table) == 4 and table[1].endswith("MET  (baseline 0.5)")
+    assert "MISSED by 2.25" in table[2]
+    with pytest.raises(ValueError, match="op must be"):
+        Goal("x", 1.0, "=>", 0.0)
+    with pytest.raises(TypeError):
+        goal_table([("x", 1.0)])

@@ -83,3 +83,14 @@ def test_sample_explorer_builds_two_sliders():
     assert set(sliders) == {"condition", "temperature"}
     assert sliders["temperature"].value == 1.0
     assert sliders["condition"].min == 1.0 and sliders["condition"].max == 2.5
+
+
+def test_image_columns_labels_rows():
+    from n2nlib import plots
+
+    fig = plots.image_columns({"a": torch.rand(2, 3, 4, 4), "b": torch.rand(2, 3, 4, 4)},
+                              rows=["first", "second"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["first", "", "second", ""]
+    plots.close(fig)
+    with pytest.raises(ValueError, match="one label per row"):
+        plots.image_columns({"a": torch.rand(2, 3, 4, 4)}, rows=["only one"])

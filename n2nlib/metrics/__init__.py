@@ -20,6 +20,8 @@ Translators (any translator on held-out pairs; the residual's assumptions)
     :func:`energy_distance`, :func:`mmd`, :func:`classifier_two_sample_test`,
     :func:`vendi_score`, :func:`residual_report` (KS against N(0, 1), HSIC against the
     condition, rank histograms) — :mod:`n2nlib.metrics.translators`.
+Goals
+    :class:`Goal` and :func:`goal_table`: the MET/MISSED table at the end of each notebook.
 Diagnosis (notebook 07)
     :func:`frechet_distance` (FID's formula on any features),
     :func:`efficientnet_frechet_distance` (that formula on ImageNet EfficientNet-Lite0 features,
@@ -50,6 +52,7 @@ from n2nlib.metrics.distributions import (
     sample_diversity,
     total_variation,
 )
+from n2nlib.metrics.goals import Goal, goal_table
 from n2nlib.metrics.images import (
     accuracy,
     accuracy_per_factor,
@@ -91,6 +94,8 @@ from n2nlib.metrics.translators import (
 )
 
 __all__ = [
+    "Goal",
+    "goal_table",
     "knn_mutual_information",
     "gaussian_mutual_information",
     "NLLGap",
