@@ -235,3 +235,70 @@ def test_pixel_diversity():
         semantic.pixel_diversity(noisy, 5)
     with pytest.raises(ValueError):
         semantic.pixel_diversity(noisy, 1)
+
+
+def test_factor_means_average_the_codes_of_each_value():
+    factors = torch.tensor([[0, 1, 0, 0, 0], [0, 2, 1, 0, 1], [1, 1, 1, 0, 1]])
+    codes = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
+    means = semantic.factor_means(codes, factors)
+    assert [m.shape[0] for m in means] == [5, 8, 2, 9, 2]  # every value of the shapes factors
+    assert torch.equal(means[0][0], torch.tensor([2.0, 1.0]))  # shape 0: rows 0 and 1
+    assert torch.equal(means[1][1], torch.tensor([3.0, 2.0]))  # colour 1: rows 0 and 2
+    assert torch.equal(means[0][4], codes.mean(0))  # an unseen value: the overall mean
+    with pytest.raises(ValueError, match="pair up"):
+        semantic.factor_means(codes[:2], factors)
+
+
+def test_mean_shift_edit_moves_the_code_by_the_class_mean_difference():
+    """With an identity autoencoder the edit is exactly z + μ[new] − μ[old]."""
+
+    class Identity(torch.nn.Module):
+        dim = 4
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def encode(self, x):
+            return x.flatten(1)
+
+        def decode(self, z):
+            return z.view(-1, 1, 2, 2)
+
+    factors = torch.tensor([[0, 0, 0, 0, 0], [0, 3, 0, 0, 0]])
+    means = semantic.factor_means(torch.tensor([[0.1, 0, 0, 0], [0.5, 0, 0, 0]]), factors)
+    images = torch.full((2, 1, 2, 2), 0.2)
+    new = factors.clone()
+    new[0, 1] = 3  # row 0 takes colour 3: +0.4 on the first pixel
+    out = semantic.mean_shift_edit(Identity(), images, factors, new, means)
+    assert torch.allclose(out[0].flatten(), torch.tensor([0.6, 0.2, 0.2, 0.2]))
+    assert torch.allclose(out[1], images[1])  # unchanged factors: unchanged image
+    with pytest.raises(ValueError, match="must match"):
+        semantic.mean_shift_edit(Identity(), images, factors, new[:, :4], means)
+
+
+def test_inpainting_holes_and_measures():
+    from n2nlib.experiments import inpainting
+
+    holes = inpainting.random_holes(6, size=16, side=5, seed=2)
+    assert bool((holes.flatten(1).sum(1) == 25).all())
+    assert torch.equal(holes, inpainting.random_holes(6, size=16, side=5, seed=2))
+    truth = _images_with_labels(torch.tensor([[k % 5, 1, 0, 2, 1] for k in range(6)]))
+    truth = torch.nn.functional.interpolate(truth, size=16, mode="nearest")
+    holed = inpainting.cut_holes(truth, holes)
+    outside = ~holes[:, None].expand_as(holed)
+    assert torch.equal(holed[outside], truth[outside])
+    assert bool((holed.permute(0, 2, 3, 1)[holes] == inpainting.FILL).all())
+    # samples equal to the truth outside the hole, two different fills inside
+    samples = truth.repeat_interleave(2, 0).clone()
+    inside = holes.repeat_interleave(2, 0)[:, None].expand_as(samples)
+    fills = torch.tensor([0.2, 0.8]).repeat(6)[:, None, None, None].expand_as(samples)
+    samples[inside] = fills[inside]
+    factors = torch.zeros(6, 5).long()
+    got = inpainting.evaluate(_TableClassifier(), samples, holed, truth, holes, factors, 2)
+    assert got.psnr_outside == 100.0 and got.spread_outside == 0.0
+    assert got.spread_inside > 0.2 and got.psnr_inside < 30
+    with pytest.raises(ValueError, match="n_samples"):
+        inpainting.evaluate(_TableClassifier(), samples, holed, truth, holes, factors, 3)
+    with pytest.raises(ValueError, match="holes must be"):
+        inpainting.cut_holes(truth, holes[:, :8])

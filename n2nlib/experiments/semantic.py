@@ -44,6 +44,9 @@ from n2nlib.cache import LatentPairs, encode_latents
 from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
+    "WORLD",
+    "factor_means",
+    "mean_shift_edit",
     "TARGET",
     "SEGMENTER",
     "CLASSIFIER",
@@ -70,6 +73,10 @@ __all__ = [
     "colorize_labels",
 ]
 
+WORLD = "v1"
+"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on (notebook
+08 still runs on the first world's experts; the drawable world's are ``shapes-ae``,
+``shapes-segmenter`` and ``shapes-attributes``)."""
 TARGET = "shapes-ae-32"
 """The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here."""
 SEGMENTER = "shapes-segmenter-v1"
@@ -124,7 +131,7 @@ def make_data(n: int, split: str = "train", seed: int = 0, size: int = 32,
     from n2nlib.data import render_shapes, sample_factors
 
     factors = sample_factors(n, seed, split=split, background=background)
-    images, masks = render_shapes(factors, size, seed, split)
+    images, masks = render_shapes(factors, size, seed, split, world=WORLD)
     return SemanticData(images, masks, factors)
 
 
@@ -431,6 +438,71 @@ def change_one_factor(factors: Tensor, seed: int = 0,
     rows = torch.arange(n)
     new[rows, which] = (factors[rows, which] + offset) % size
     return new, which
+
+
+def factor_means(codes: Tensor, factors: Tensor) -> list[Tensor]:
+    """The mean latent code of the images with each value of each factor (for
+    :func:`mean_shift_edit`, the baseline of attribute modification).
+
+    Arguments:
+        codes: ``(N, D)`` latent codes Θ(y) of training images.
+        factors: ``(N, F)`` their factor labels.
+
+    Returns:
+        One ``(n_values, D)`` tensor per factor (a value with no image gets the overall mean).
+
+    >>> means = factor_means(torch.tensor([[0.0], [2.0], [4.0]]), torch.tensor([[0], [1], [1]]))
+    >>> means[0].flatten().tolist()
+    [0.0, 3.0]
+    """
+    from n2nlib.data import FACTORS
+
+    codes, factors = torch.as_tensor(codes).float(), torch.as_tensor(factors).long()
+    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
+        raise ValueError(f"codes (N, D) and factors (N, F) must pair up, got "
+                         f"{tuple(codes.shape)} and {tuple(factors.shape)}")
+    if factors.shape[1] == len(FACTORS):  # the shapes factors: every value, seen or not
+        sizes = [len(v) for v in FACTORS.values()]
+    else:
+        sizes = [int(factors[:, k].max()) + 1 for k in range(factors.shape[1])]
+    out = []
+    for k, n_values in enumerate(sizes):
+        means = codes.mean(0).repeat(n_values, 1)
+        for value in range(n_values):
+            rows = factors[:, k] == value
+            if rows.any():
+                means[value] = codes[rows].mean(0)
+        out.append(means)
+    return out
+
+
+@torch.no_grad()
+def mean_shift_edit(target: Any, images: Tensor, factors: Tensor, new_factors: Tensor,
+                    means: list[Tensor], *, batch_size: int = 256) -> Tensor:
+    r"""Attribute modification without a translator: move each image's code by the difference
+    of the class means, :math:`z' = \Theta(y) + \sum_k (\mu_k[\text{new}_k] -
+    \mu_k[\text{old}_k])`, and decode.
+
+    Arguments:
+        target: the autoencoder (``encode``, ``decode``).
+        images: ``(B, 3, S, S)``.
+        factors: ``(B, F)`` their factors.
+        new_factors: ``(B, F)`` the requested factors.
+        means: from :func:`factor_means`.
+        batch_size: images per call.
+
+    Returns:
+        ``(B, 3, S, S)`` on the CPU, in [0, 1].
+    """
+    if factors.shape != new_factors.shape or factors.shape[1] != len(means):
+        raise ValueError(f"factors {tuple(factors.shape)} and new_factors "
+                         f"{tuple(new_factors.shape)} must match, with {len(means)} columns")
+    shift = sum(m[new_factors[:, k]] - m[factors[:, k]] for k, m in enumerate(means))
+    z = encode_latents(target, images, batch_size=batch_size, progress=False) + shift
+    if isinstance(target, torch.nn.Module):  # the codes come back on the CPU
+        z = z.to(next(target.parameters()).device)
+    return torch.cat([target.decode(z[i : i + batch_size]).clamp(0.0, 1.0).cpu()
+                      for i in range(0, len(z), batch_size)])
 
 
 @dataclass
