@@ -139,8 +139,10 @@ def test_fit_disentangler_runs_end_to_end_on_a_tiny_autoencoder():
     images = torch.rand(12, 3, 16, 16)
     trained = disentangle.fit_disentangler(ae, images, steps=3, copies=2, batch_size=8,
                                            cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
-                                           device="cpu", progress=False)
+                                           device="cpu", progress=False,
+                                           eval_images=torch.rand(5, 3, 16, 16))
     assert len(trained.history.loss) == 3 and trained.seconds > 0
+    assert len(trained.history.eval_nll) >= 1  # the held-out curve of the deformed pairs
     out = disentangle.transfer(trained.n2n, images[:3], images[3:6])
     assert out.shape == (3, 3, 16, 16)
 
@@ -187,6 +189,30 @@ def test_linear_baseline_swaps_what_the_condition_predicts():
     assert torch.allclose(out[:, 2:], codes[:10, 2:], atol=0.1)
     with pytest.raises(ValueError, match="pair up"):
         base.transfer(_LinearCodes(), ys, xs[:3])
+    # deformed conditions: a still comes from x (the shuffle keeps it), s from y
+    deformed = base.transfer(_LinearCodes(), ys, xs, deformation=_Shuffle(), seed=3)[:, 0, 0, :]
+    assert torch.allclose(deformed[:, :2], codes[10:20, :2], atol=0.1)
+    assert torch.allclose(deformed[:, 2:], codes[:10, 2:], atol=0.15)
+
+
+def test_condition_probe_reads_what_the_deformation_leaves():
+    from n2nlib.data import render_shapes, sample_factors
+
+    class _Codes:  # a stand-in autoencoder whose code is the 8×8-average image
+        dim = 192
+
+        @staticmethod
+        def encode(images):
+            return torch.nn.functional.avg_pool2d(images, 4).flatten(1)
+
+    factors = sample_factors(400, 0, background="mixed")
+    images, _ = render_shapes(factors, 32, 0, world="v2")
+    plain = disentangle.condition_probe(_Codes(), images, factors, None)
+    shuffled = disentangle.condition_probe(_Codes(), images, factors,
+                                           disentangle.default_deformation(), seed=1)
+    # the layout is gone (position: chance 1/9), the colours stay
+    assert plain["position"] > shuffled["position"] + 0.25 and shuffled["position"] < 0.3
+    assert shuffled["background"] > 0.8 and shuffled["color"] > 0.2  # colour: chance 1/8
 
 
 def test_border_agreement_reads_the_frame_only():

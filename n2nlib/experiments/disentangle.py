@@ -35,12 +35,14 @@ from n2nlib.deform import RandomDeformation
 from n2nlib.experts.base import reconstruct
 
 __all__ = [
+    "WORLD",
     "TARGET",
     "CLASSIFIER",
     "SHAPE_FACTORS",
     "APPEARANCE_FACTORS",
     "default_deformation",
     "make_training_pairs",
+    "condition_probe",
     "fit_disentangler",
     "HeldOutPairs",
     "held_out_pairs",
@@ -54,9 +56,11 @@ __all__ = [
     "grid_with_sources",
 ]
 
-TARGET = "shapes-ae-32"
+WORLD = "v2"
+"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on."""
+TARGET = "shapes-ae"
 """The zoo's autoencoder: Θ (also used as Φ, on deformed inputs) and Λ."""
-CLASSIFIER = "shapes-attributes-v1"
+CLASSIFIER = "shapes-attributes"
 """The zoo's attribute classifier, which measures the transfers."""
 SHAPE_FACTORS: tuple[str, ...] = ("shape", "size", "position")
 """Factors of the *shape* (geometry, pose): y* should take them from y."""
@@ -65,18 +69,21 @@ APPEARANCE_FACTORS: tuple[str, ...] = ("color", "background")
 
 
 def default_deformation() -> RandomDeformation:
-    """The deformation d of notebook 05: strong enough to hide geometry, colours untouched.
+    """The deformation d of notebook 05: the paper's warp, then the tiles shuffled.
 
-    A flip with probability 0.5; a crop window of 0.6–1.0 of the side (so sizes change by up to
-    ×1.7, enough to turn a small shape into a large one, and positions move by up to a grid
-    cell); a 4×4-point thin-plate spline whose points move by up to 0.25 of the half-side
-    (outlines bend, corners move).
+    A flip with probability 0.5; a window of 0.7–1.4 of the side (zoomed in or out, the image
+    repeated periodically beyond its border, so sizes change by up to ×1.4 either way); a
+    4×4-point thin-plate spline whose points move by up to 0.25 of the half-side; then the
+    image is cut into 4×4 pixel tiles put back in a random order. The warp alone leaves
+    position and size readable from Θ(d(y)) (a linear probe, :func:`condition_probe`), and a
+    transfer then takes them from the condition instead of the residual; the shuffled tiles
+    keep the colours and lose the layout.
 
-    >>> default_deformation().crop_scale
-    (0.6, 1.0)
+    >>> default_deformation().shuffle_patches
+    4
     """
-    return RandomDeformation(flip_p=0.5, tps_points=4, tps_strength=0.25, crop_scale=(0.6, 1.0),
-                             padding_mode="border")
+    return RandomDeformation(flip_p=0.5, tps_points=4, tps_strength=0.25, crop_scale=(0.7, 1.4),
+                             padding_mode="wrap", shuffle_patches=4)
 
 
 def make_training_pairs(
@@ -110,7 +117,7 @@ def fit_disentangler(
     copies: int = 1, seed: int = 0, batch_size: int = 128,
     cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, warmup: int = 100,
     device: Any = None, progress: bool = True, min_std: float | None = None,
-    weight_decay: float = 0.0,
+    weight_decay: float = 0.0, eval_images: Tensor | None = None,
 ) -> Any:
     r"""Train τ on :math:`(\Theta(d(y)), \Theta(y))` with ``Net2Net(autoencoder, autoencoder)``.
 
@@ -132,6 +139,8 @@ def fit_disentangler(
         min_std: lower bound of the target codes' standard deviation (see
             :func:`n2nlib.experiments.semantic.latent_pairs`).
         weight_decay: AdamW weight decay (0: plain Adam).
+        eval_images: held-out images; their pairs ``(Θ(d(y)), Θ(y))`` give the held-out NLL
+            curve (and ``fit`` keeps the best held-out weights).
 
     Returns:
         A :class:`~n2nlib.experiments.semantic.Translator` (the Net2Net and its costs).
@@ -142,24 +151,55 @@ def fit_disentangler(
     from n2nlib.cache import LatentPairs, encode_latents
     from n2nlib.experiments.semantic import Translator
 
+    def encode_pairs(ys: Tensor, seed: int, copies: int, progress: bool) -> LatentPairs:
+        mean, logvar = encode_latents(autoencoder, ys, distribution=True, progress=progress,
+                                      desc="encoding y (targets)")
+        deformed, _ = make_training_pairs(ys, deformation, seed=seed, copies=copies)
+        cond = encode_latents(autoencoder, deformed, progress=progress,
+                              desc="encoding d(y) (conditions)")
+        return LatentPairs(mean.repeat(copies, 1), cond,
+                           target_logvar=logvar.repeat(copies, 1)).with_min_std(min_std)
+
     start = time.perf_counter()
-    mean, logvar = encode_latents(autoencoder, images, distribution=True, progress=progress,
-                                  desc="encoding y (targets)")
-    deformed, _ = make_training_pairs(images, deformation, seed=seed, copies=copies)
-    cond = encode_latents(autoencoder, deformed, progress=progress,
-                          desc="encoding d(y) (conditions)")
-    del deformed
-    pairs = LatentPairs(mean.repeat(copies, 1), cond,
-                        target_logvar=logvar.repeat(copies, 1)).with_min_std(min_std)
+    pairs = encode_pairs(images, seed, copies, progress)
+    eval_pairs = None if eval_images is None else encode_pairs(eval_images, seed + 1, 1, False)
     encode_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
     cinn = ConditionalINN(int(autoencoder.dim), int(autoencoder.dim), **(cinn_kwargs or {}))
     n2n = Net2Net(autoencoder, autoencoder, cinn, device=device)
-    history = n2n.fit(pairs, steps=steps, batch_size=batch_size, lr=lr,
+    history = n2n.fit(pairs, steps=steps, batch_size=batch_size, lr=lr, eval_data=eval_pairs,
                       warmup=min(warmup, steps // 5), desc="τ: Θ(d(y)) -> Θ(y)",
                       progress=progress, seed=seed, optimizer="adamw" if weight_decay else "adam",
                       weight_decay=weight_decay)
     return Translator(n2n, history, encode_seconds, history.seconds)
+
+
+def condition_probe(autoencoder: Any, images: Tensor, factors: Tensor,
+                    deformation: RandomDeformation | None, seed: int = 0) -> dict[str, float]:
+    r"""What the condition :math:`\Theta(d(y))` still tells about each factor of ``y``.
+
+    A linear probe (:func:`n2nlib.metrics.linear_probe_accuracy`) reads each factor of the
+    *undeformed* images from the codes of their deformed copies. For the transfer to take the
+    geometry from ``v``, the shape factors should sit near chance here and the appearance
+    factors high.
+
+    Arguments:
+        autoencoder: Θ.
+        images: ``(N, 3, S, S)``.
+        factors: ``(N, 5)`` their labels.
+        deformation: d (``None``: no deformation, the probe of Θ(y) itself).
+        seed: seed of the deformations.
+
+    Returns:
+        ``{factor: held-out probe accuracy}``.
+    """
+    from n2nlib.cache import encode_latents
+    from n2nlib.data import FACTOR_NAMES
+
+    x = images if deformation is None else deformation(images, seed=seed).clamp(0.0, 1.0)
+    codes = encode_latents(autoencoder, x, progress=False)
+    return {name: metrics.linear_probe_accuracy(codes, factors[:, k])
+            for k, name in enumerate(FACTOR_NAMES)}
 
 
 @dataclass
@@ -203,8 +243,8 @@ def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
     sizes = torch.tensor([len(v) for v in FACTORS.values()])
     offsets = 1 + (torch.rand(n, len(sizes), generator=gen) * (sizes - 1)).long()
     fx = (fy + offsets) % sizes
-    ys, _ = render_shapes(fy, size, seed, "test")
-    xs, _ = render_shapes(fx, size, seed + 1, "test")
+    ys, _ = render_shapes(fy, size, seed, "test", world=WORLD)
+    xs, _ = render_shapes(fx, size, seed + 1, "test", world=WORLD)
     return HeldOutPairs(ys, xs, fy, fx)
 
 
@@ -376,20 +416,29 @@ class LinearTransfer:
     seconds: float = 0.0
 
     @torch.no_grad()
-    def transfer(self, autoencoder: Any, ys: Tensor, xs: Tensor, batch_size: int = 256) -> Tensor:
-        """``y*`` for paired ``ys`` (kept: the residual) and ``xs`` (the new condition).
+    def transfer(self, autoencoder: Any, ys: Tensor, xs: Tensor, batch_size: int = 256, *,
+                 deformation: RandomDeformation | None = None, seed: int = 0) -> Tensor:
+        r"""``y*`` for paired ``ys`` (kept: the residual) and ``xs`` (the new condition).
+
+        With ``deformation`` the conditions are read from deformed copies (as in
+        :func:`transfer`): :math:`z^* = \Theta(y) + (\Theta(d'(x)) - \Theta(d(y))) W`.
 
         Returns:
             ``(N, 3, S, S)`` decoded on the CPU.
         """
         if xs.shape[0] != ys.shape[0]:
             raise ValueError(f"ys and xs must pair up, got {ys.shape[0]} and {xs.shape[0]}")
+        cond_y, cond_x = ys, xs
+        if deformation is not None:
+            cond_y = deformation(ys, seed=seed).clamp_(0.0, 1.0)
+            cond_x = deformation(xs.contiguous(), seed=seed + 1).clamp_(0.0, 1.0)
         out = []
         for i in range(0, ys.shape[0], batch_size):
-            zy = autoencoder.encode(ys[i : i + batch_size])
-            zx = autoencoder.encode(xs[i : i + batch_size])
+            j = slice(i, i + batch_size)
+            zy = autoencoder.encode(ys[j])
+            dz = autoencoder.encode(cond_x[j]) - autoencoder.encode(cond_y[j])
             w = self.weight.to(zy.device, zy.dtype)
-            out.append(autoencoder.decode(zy + (zx - zy) @ w).cpu())
+            out.append(autoencoder.decode(zy + dz @ w).cpu())
         return torch.cat(out)
 
 
