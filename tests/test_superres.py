@@ -347,3 +347,26 @@ def test_reconstruct_is_decode_of_encode_in_batches_and_evaluate_reuses_it():
     other = superres.evaluate(_FakeN2N(target), lo, hi, n_samples=2, samples=samples,
                               reconstruction=hi)
     assert other.lr_bound_db == pytest.approx(100.0) and other.psnr_db == fresh.psnr_db
+
+
+def test_shape_pairs_and_the_shapes_the_low_res_input_leaves_open():
+    pairs = superres.make_shape_pairs(40, split="test", seed=3)
+    assert torch.equal(pairs.low, metrics.downsample(pairs.high, 8))
+    again = superres.make_shape_pairs(40, split="test", seed=3)
+    assert torch.equal(pairs.high, again.high) and torch.equal(pairs.factors, again.factors)
+    none = superres.shape_alternatives(pairs, tolerance=0.0)
+    loose = superres.shape_alternatives(pairs, tolerance=0.03)
+    every = superres.shape_alternatives(pairs, tolerance=10.0)
+    assert int(none.sum()) == 0 and bool((every == 4).all())
+    assert bool((loose >= none).all()) and bool((loose <= every).all())
+    small = pairs.factors[:, 2] == 0  # a small shape at 8×8 is left open more often
+    assert float(loose[small].float().mean()) > float(loose[~small].float().mean())
+    with pytest.raises(ValueError, match="tolerance"):
+        superres.shape_alternatives(pairs, tolerance=-1.0)
+
+
+def test_distinct_per_input():
+    labels = torch.tensor([3, 3, 3, 0, 1, 2, 4, 4, 0])
+    assert superres.distinct_per_input(labels, 3).tolist() == [1, 3, 2]
+    with pytest.raises(ValueError, match="multiple"):
+        superres.distinct_per_input(labels, 4)

@@ -33,8 +33,15 @@ from n2nlib.cache import LatentPairs, encode_latents
 from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
+    "WORLD",
     "SOURCE",
     "TARGET",
+    "TEXTURE_SOURCE",
+    "TEXTURE_TARGET",
+    "ShapePairs",
+    "make_shape_pairs",
+    "shape_alternatives",
+    "distinct_per_input",
     "make_pairs",
     "augment_crops",
     "latent_pairs",
@@ -47,17 +54,130 @@ __all__ = [
     "temperature_sweep",
 ]
 
-SOURCE = "textures-ae-8"
-"""The zoo's low-resolution autoencoder (8×8 photo crops): Φ."""
-TARGET = "textures-ae-32"
-"""The zoo's high-resolution autoencoder (32×32 photo crops): Θ and Λ."""
+WORLD = "v2"
+"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on."""
+SOURCE = "shapes-ae-8"
+"""The zoo's low-resolution autoencoder (the drawable world's shapes at 8×8): Φ."""
+TARGET = "shapes-ae"
+"""The zoo's high-resolution autoencoder (the same shapes at 32×32): Θ and Λ."""
+TEXTURE_SOURCE = "textures-ae-8"
+"""The zoo's autoencoder of 8×8 photo crops (for :func:`make_pairs`' crops)."""
+TEXTURE_TARGET = "textures-ae-32"
+"""The zoo's autoencoder of 32×32 photo crops."""
+
+
+@dataclass
+class ShapePairs:
+    """Superresolution pairs of the shapes world, with the factors that drew them.
+
+    Attributes:
+        low: ``(N, 3, low, low)`` inputs, :func:`n2nlib.metrics.downsample` of ``high``.
+        high: ``(N, 3, S, S)`` the true images.
+        factors: ``(N, 5)`` their factor labels (columns :data:`n2nlib.data.FACTOR_NAMES`).
+        seed, split: how they were drawn (:func:`shape_alternatives` redraws them).
+    """
+
+    low: Tensor
+    high: Tensor
+    factors: Tensor
+    seed: int
+    split: str
+
+    def __len__(self) -> int:
+        return int(self.high.shape[0])
+
+
+def make_shape_pairs(
+    n: int, split: str = "train", seed: int = 0, *, size: int = 32, low: int = 8,
+    progress: bool | None = None,
+) -> ShapePairs:
+    """Pairs ``(low-resolution, high-resolution)`` of shapes on both backgrounds.
+
+    The images are :func:`n2nlib.data.render_shapes` of the world :data:`WORLD` (the one the
+    zoo's ``shapes-ae`` and ``shapes-ae-8`` were trained on); ``split="test"`` draws from the
+    held-out stream and photographs. The low-resolution images use the filter ``shapes-ae-8``
+    was trained with.
+
+    Arguments:
+        n: number of pairs.
+        split: ``"train"`` or ``"test"``.
+        seed: the same seed gives the same pairs.
+        size: side of the high-resolution images.
+        low: side of the low-resolution images.
+        progress: show a progress bar while rendering (default: for large ``n`` only).
+
+    Returns:
+        A :class:`ShapePairs`.
+
+    >>> pairs = make_shape_pairs(3, split="test", seed=0)
+    >>> pairs.low.shape, pairs.high.shape, pairs.factors.shape
+    (torch.Size([3, 3, 8, 8]), torch.Size([3, 3, 32, 32]), torch.Size([3, 5]))
+    """
+    from n2nlib.data import render_shapes, sample_factors
+
+    if not isinstance(low, int) or not 1 <= low <= size:
+        raise ValueError(f"low must be an int in [1, size={size}], got {low!r}")
+    factors = sample_factors(n, seed, split=split, background="mixed")
+    high, _ = render_shapes(factors, size, seed, split, world=WORLD, progress=progress)
+    return ShapePairs(metrics.downsample(high, low), high, factors, seed, split)
+
+
+def shape_alternatives(pairs: ShapePairs, tolerance: float) -> Tensor:
+    """How many *other* shapes the low-resolution input cannot tell from the true one.
+
+    Each image is drawn again with each of the other shapes and everything else the same
+    (factors, colour jitter, position draw, background crop: the renderer's random numbers do
+    not depend on the shape), and downsampled. A shape is an alternative when its
+    low-resolution image differs from the input by less than ``tolerance`` (root mean square,
+    in [0, 1] units): then the input leaves the shape open between them.
+
+    Arguments:
+        pairs: from :func:`make_shape_pairs`.
+        tolerance: the RMS difference below which two low-resolution images count as the same
+            (e.g. the low-resolution autoencoder's own reconstruction error: what Φ cannot
+            keep anyway).
+
+    Returns:
+        ``(N,)`` integers in 0 … 4 (0: the input determines the shape).
+
+    >>> pairs = make_shape_pairs(4, split="test", seed=0)
+    >>> shape_alternatives(pairs, tolerance=0.0).tolist()
+    [0, 0, 0, 0]
+    """
+    from n2nlib.data import FACTORS, render_shapes
+
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    size, low = pairs.high.shape[-1], pairs.low.shape[-1]
+    count = torch.zeros(len(pairs), dtype=torch.long)
+    for shape in range(len(FACTORS["shape"])):
+        other = pairs.factors.clone()
+        other[:, 0] = shape
+        images, _ = render_shapes(other, size, pairs.seed, pairs.split, world=WORLD)
+        rms = (metrics.downsample(images, low) - pairs.low).pow(2).flatten(1).mean(1).sqrt()
+        count += ((rms < tolerance) & (pairs.factors[:, 0] != shape)).long()
+    return count
+
+
+def distinct_per_input(labels: Tensor, n_samples: int) -> Tensor:
+    """The number of distinct values among each input's ``n_samples`` consecutive labels.
+
+    >>> distinct_per_input(torch.tensor([0, 0, 1, 2, 2, 2]), 3).tolist()
+    [2, 1]
+    """
+    if labels.ndim != 1 or len(labels) % n_samples:
+        raise ValueError(f"labels must be 1-d with a multiple of n_samples={n_samples} rows, "
+                         f"got shape {tuple(labels.shape)}")
+    rows = labels.view(-1, n_samples).sort(dim=1).values
+    return 1 + (rows[:, 1:] != rows[:, :-1]).sum(dim=1)
 
 
 def make_pairs(
     n: int, split: str = "train", seed: int = 0, *, size: int = 32, low: int = 8,
     augment: bool = False, progress: bool | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Pairs ``(low-resolution, high-resolution)`` of real photo crops.
+    """Pairs ``(low-resolution, high-resolution)`` of real photo crops (for the zoo's
+    :data:`TEXTURE_SOURCE` and :data:`TEXTURE_TARGET`).
 
     The crops are :func:`n2nlib.data.random_crops` (``split="test"``: the held-out photographs,
     never seen by the experts or the translator); the low-resolution version is

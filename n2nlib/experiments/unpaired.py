@@ -32,6 +32,7 @@ from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
     "DOMAINS",
+    "WORLD",
     "TARGET",
     "CLASSIFIER",
     "CONTENT",
@@ -48,9 +49,11 @@ __all__ = [
 
 DOMAINS: tuple[str, str] = ("plain", "photo")
 """Domain 0 and domain 1: the shapes data's two ``background`` values, in its label order."""
-TARGET = "shapes-ae-32"
+WORLD = "v2"
+"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on."""
+TARGET = "shapes-ae"
 """The zoo's autoencoder trained on both domains (Θ, Λ)."""
-CLASSIFIER = "shapes-attributes-v1"
+CLASSIFIER = "shapes-attributes"
 """The zoo's attribute classifier: its ``background`` head is the domain classifier."""
 CONTENT = ("shape", "color", "size", "position")
 """The factors the two domains share, which a translation should keep."""
@@ -106,7 +109,8 @@ def make_domains(
     images, factors = [], []
     for d, background in enumerate(DOMAINS):
         f = sample_factors(n_per_domain, 2 * seed + d, split=split, background=background)
-        images.append(render_shapes(f, size, 2 * seed + d, split, progress=progress)[0])
+        images.append(render_shapes(f, size, 2 * seed + d, split, world=WORLD,
+                                    progress=progress)[0])
         factors.append(f)
     labels = torch.arange(len(DOMAINS)).repeat_interleave(n_per_domain)
     return Domains(torch.cat(images), labels, torch.cat(factors))
@@ -256,7 +260,7 @@ def evaluate_transfer(classifier: Any, translated: Tensor, source_factors: Tenso
     classifier).
 
     Arguments:
-        classifier: the zoo's ``shapes-attributes-v1`` (``predict(images) -> {factor: labels}``).
+        classifier: the zoo's ``shapes-attributes`` (``predict(images) -> {factor: labels}``).
         translated: ``(N, 3, S, S)`` translated images.
         source_factors: ``(N, 5)`` the true factors of the images they were translated from.
         target: the domain they were translated into.
