@@ -237,8 +237,9 @@ def image_grid(images: Tensor | np.ndarray, *, nrow: int = 8, ax=None, title: st
     if ax is None:
         fig, (ax,) = new_figure(size=min(8.0, 0.5 + 0.9 * ncol))
     fig = ax.figure
+    # nearest: crisp pixels when upscaled, and PNGs that compress (notebooks stay small)
     ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None,
-              vmin=0, vmax=1)
+              vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)

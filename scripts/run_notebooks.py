@@ -116,6 +116,7 @@ def run_one(path: Path, *, timeout: int, save: bool, kernel: str) -> tuple[float
     probe = nb.cells.pop()
     peak = max(monitor.peak_rss / 2**20, _peak_from(probe))
     final_bar_states(nb)
+    shrink_images(nb)
     if save:
         nbformat.write(nb, path)
     return seconds, monitor.cpu_seconds, peak
@@ -132,6 +133,35 @@ def final_bar_states(nb) -> None:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
                 out["text"] = _OVERWRITTEN.sub("", out["text"]).replace("\r\n", "\n")
+
+
+def shrink_images(nb, colors: int = 256) -> int:
+    """Store each PNG output with an adaptive palette of ``colors`` colours where that is
+    smaller (figures of photographs compress poorly in full colour); returns the bytes saved.
+
+    The figures of this course are small images upscaled without interpolation, so a
+    256-colour palette keeps them visibly the same while the committed notebooks stay under
+    the size that a static viewer renders quickly."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    saved = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            raw = base64.b64decode(data["image/png"])
+            image = Image.open(io.BytesIO(raw))
+            buffer = io.BytesIO()
+            image.convert("RGB").quantize(colors=colors).save(buffer, format="PNG",
+                                                              optimize=True)
+            if buffer.tell() < len(raw):
+                saved += len(raw) - buffer.tell()
+                data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return saved
 
 
 _PEAK_CELL = ("import resource as _r\n"

@@ -47,3 +47,35 @@ def test_widget_bars_otherwise(monkeypatch):
 
     bar = progress_bar(total=3, disable=True)
     assert type(bar) is auto_tqdm
+
+
+def test_saved_figures_are_stored_with_a_palette_when_that_is_smaller():
+    import base64
+
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
+    ax.imshow(rng.random((32, 32, 3)), interpolation="nearest")  # a photo-like, noisy figure
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    raw = buffer.getvalue()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("fig")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(raw).decode("ascii"), "text/plain": "<Figure>"})]
+    nb.cells.append(cell)
+    saved = _runner().shrink_images(nb)
+    new = base64.b64decode(nb.cells[0].outputs[0]["data"]["image/png"])
+    assert saved == len(raw) - len(new) > 0
+    before, after = Image.open(io.BytesIO(raw)), Image.open(io.BytesIO(new))
+    assert before.size == after.size and after.mode == "P"
+    diff = np.abs(np.asarray(before.convert("RGB"), dtype=float)
+                  - np.asarray(after.convert("RGB"), dtype=float))
+    assert diff.mean() < 8  # the same picture, up to the palette

@@ -176,9 +176,12 @@ def test_fit_translator_with_a_spatial_source_and_a_stochastic_target():
     maps = torch.randint(0, 6, (10, 16, 16))
     trained = semantic.fit_translator(LabelMaps(6, size=16, pool=8), ae, targets, maps, steps=3,
                                       batch_size=4, cinn_kwargs={"n_blocks": 2, "hidden_dim": 8},
-                                      device="cpu", progress=False)
+                                      device="cpu", progress=False,
+                                      eval_targets=(targets[0][:4], targets[1][:4]),
+                                      eval_inputs=maps[:4])
     assert tuple(trained.n2n.cinn.cond_shape) == (6, 8, 8)
     assert len(trained.history.loss) == 3 and trained.seconds >= trained.train_seconds
+    assert len(trained.history.eval_nll) >= 1  # the held-out curve
     samples = semantic.translate(trained.n2n, maps[:2], n_samples=2)
     assert samples.shape == (4, 3, 16, 16)
 

@@ -73,15 +73,13 @@ __all__ = [
     "colorize_labels",
 ]
 
-WORLD = "v1"
-"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on (notebook
-08 still runs on the first world's experts; the drawable world's are ``shapes-ae``,
-``shapes-segmenter`` and ``shapes-attributes``)."""
-TARGET = "shapes-ae-32"
+WORLD = "v2"
+"""The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on."""
+TARGET = "shapes-ae"
 """The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here."""
-SEGMENTER = "shapes-segmenter-v1"
+SEGMENTER = "shapes-segmenter"
 """The zoo's segmenter: the source of label maps and logits, and the mIoU measuring stick."""
-CLASSIFIER = "shapes-attributes-v1"
+CLASSIFIER = "shapes-attributes"
 """The zoo's attribute classifier, which reads the factors of generated images."""
 N_CLASSES = 6
 """Segmentation classes: background and the five shapes."""
@@ -192,6 +190,7 @@ def fit_translator(
     batch_size: int = 128, cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3,
     warmup: int = 100, desc: str = "training τ", device: Any = None, progress: bool = True,
     seed: int = 0, min_std: float | None = None, weight_decay: float = 0.0,
+    eval_targets: tuple[Tensor, Tensor] | None = None, eval_inputs: Any = None,
 ) -> Translator:
     """Encode ``inputs`` with ``source``, pair them with the shared target codes and train a
     cINN with ``Net2Net.fit`` (the one training loop).
@@ -211,6 +210,8 @@ def fit_translator(
         min_std: lower bound of the target codes' standard deviation (see
             :func:`latent_pairs`).
         weight_decay: AdamW weight decay (0: plain Adam).
+        eval_targets, eval_inputs: held-out ``(mean, logvar)`` codes and the source inputs
+            that go with them: the held-out NLL curve (``fit`` keeps the best weights).
 
     Returns:
         A :class:`Translator`.
@@ -223,6 +224,10 @@ def fit_translator(
     start = time.perf_counter()
     cond = encode_latents(source, inputs, progress=progress,
                           desc=f"encoding x with {getattr(source, 'name', 'the source')}")
+    eval_data = None
+    if eval_targets is not None and eval_inputs is not None:
+        eval_cond = encode_latents(source, eval_inputs, progress=False)
+        eval_data = latent_pairs(eval_targets, eval_cond, min_std)
     encode_seconds = time.perf_counter() - start
     shape = latent_shape(source)
     torch.manual_seed(seed)
@@ -231,6 +236,7 @@ def fit_translator(
     n2n = Net2Net(source, target, cinn, device=device)
     history = n2n.fit(latent_pairs(targets, cond, min_std), steps=steps, batch_size=batch_size,
                       lr=lr, warmup=min(warmup, steps // 5), desc=desc, progress=progress,
+                      eval_data=eval_data,
                       seed=seed, optimizer="adamw" if weight_decay else "adam",
                       weight_decay=weight_decay)
     return Translator(n2n, history, encode_seconds, history.seconds)
