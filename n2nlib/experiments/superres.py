@@ -8,9 +8,12 @@ was trained for superresolution; the cINN τ learns :math:`p(z_\Theta \mid z_\Ph
 are draws of :math:`v`.
 
 This module holds what notebook 03 runs, so that the notebook stays short and the numbers can be
-tested: the data (:func:`make_pairs`), the training pairs of codes (:func:`latent_pairs`), the
-bicubic baseline (:func:`bicubic`), the samples (:func:`sample`), the autoencoders'
-reconstructions (:func:`reconstruct`) and every measured number (:func:`evaluate`).
+tested: the data (:func:`make_shape_pairs`: shapes of the drawable world, with
+:func:`shape_alternatives` saying where an 8×8 input leaves the shape open; :func:`make_pairs`:
+photo crops for the zoo's ``textures-ae-*`` pair), the training pairs of codes
+(:func:`latent_pairs`), the bicubic baseline (:func:`bicubic`), the samples (:func:`sample`),
+the autoencoders' reconstructions (:func:`reconstruct`) and every measured number
+(:func:`evaluate`).
 
 >>> lo, hi = make_pairs(4, split="test", seed=0, size=16, low=4)
 >>> lo.shape, hi.shape

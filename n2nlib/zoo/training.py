@@ -935,8 +935,9 @@ _add(Recipe(
 _add(Recipe(
     name="textures-ae-32",
     kind="autoencoder",
-    summary="Autoencoder of 32×32 crops of real photographs: the high-resolution side of the "
-            "superresolution experiment (source: textures-ae-8).",
+    summary="Autoencoder of 32×32 crops of real photographs: the high-resolution side of a "
+            "superresolution pair of photographs (source: textures-ae-8; notebook 03 uses the "
+            "shapes pair).",
     model=Autoencoder,
     config={"size": 32, "channels": 3, "dim": 64, "width": 32, "max_width": 128,
             "n_pseudo_classes": 100, "embed_dim": 64, "attention": True},
@@ -959,7 +960,8 @@ _add(Recipe(
     name="textures-ae-8",
     kind="autoencoder",
     summary="Autoencoder of the same photo crops at 8×8 (downsampled ×4 with `lowres`): the "
-            "low-resolution side of the superresolution experiment.",
+            "low-resolution side of a superresolution pair of photographs (target: "
+            "textures-ae-32).",
     model=Autoencoder,
     config={"size": 8, "channels": 3, "dim": 32, "width": 64, "max_width": 128,
             "n_pseudo_classes": 100, "embed_dim": 64, "attention": False},
