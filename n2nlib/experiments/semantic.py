@@ -150,9 +150,9 @@ def latent_pairs(targets: tuple[Tensor, Tensor], condition: Tensor,
         condition: :math:`z_\\Phi` of the same images, ``(N, *cond_shape)``.
         min_std: draw the target codes with at least this standard deviation. An autoencoder
             trained with a small KL weight has a very narrow posterior (the zoo's
-            ``shapes-ae-32``: σ ≈ 0.03 while neighbouring codes lie ≈ 8 apart), so its codes
+            ``shapes-ae``: σ ≈ 0.02 while the codes spread ≈ 1.35 per dimension), so its codes
             are isolated points that a cINN memorises instead of modelling; widening the draw
-            (e.g. to σ = 0.3, still far below the spacing of the codes) smooths the target
+            (e.g. to σ = 0.3, well below the spread of the codes) smooths the target
             density so that τ generalises to held-out codes.
 
     >>> pairs = latent_pairs((torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3, 2, 5, 5))
