@@ -135,27 +135,21 @@ def evaluate(classifier: Any, samples: Tensor, baseline: Tensor, truth: Tensor, 
         An :class:`Inpainting`.
     """
     from n2nlib import metrics
-    from n2nlib.data import FACTOR_NAMES
+    from n2nlib.experiments.semantic import factor_agreement
 
     if n_samples < 2 or len(samples) != n_samples * len(truth):
         raise ValueError(f"samples must hold n_samples >= 2 per image, got {len(samples)} rows "
                          f"for {len(truth)} images and n_samples={n_samples}")
     rep = lambda t: t.repeat_interleave(n_samples, 0)  # noqa: E731
     std = metrics.pixel_std(samples, n_samples)  # (N, S, S)
-    names = list(FACTOR_NAMES)
-
-    def kept(images: Tensor, labels: Tensor) -> dict[str, float]:
-        pred = classifier.predict(images)
-        return {n: float((pred[n].cpu() == labels[:, k]).double().mean())
-                for k, n in enumerate(names)}
 
     return Inpainting(
         psnr_outside=region_psnr(samples, rep(truth), rep(~holes)),
         psnr_inside=region_psnr(samples, rep(truth), rep(holes)),
         baseline_outside=region_psnr(baseline, truth, ~holes),
         baseline_inside=region_psnr(baseline, truth, holes),
-        factors=kept(samples, rep(factors)),
-        baseline_factors=kept(baseline, factors),
+        factors=factor_agreement(classifier, samples, factors, n_samples),
+        baseline_factors=factor_agreement(classifier, baseline, factors),
         spread_inside=float(std[holes].mean()),
         spread_outside=float(std[~holes].mean()),
     )
