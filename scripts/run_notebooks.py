@@ -123,16 +123,35 @@ def run_one(path: Path, *, timeout: int, save: bool, kernel: str) -> tuple[float
 
 
 _OVERWRITTEN = re.compile(r"[^\n]*\r(?=[^\n])")
+# a text tqdm state ("desc:  15%|█▌   | 3/20 [00:01<00:05, 2.9it/s]") followed directly by a
+# later state of the same bar: what remains of a carriage return once the outputs were split
+_SUPERSEDED = re.compile(r"(?P<desc>[^\n\r\]]*?): *\d+%\|[^\n\r]*?\]\s*(?=(?P=desc): *\d+%\|)")
+# a bar with leave=False erases itself with a run of spaces: nothing of it stays on screen
+_CLEARED = re.compile(r"[^\n\r\]]*?: *\d+%\|[^\n\r]*?\] {8,}")
 
 
 def final_bar_states(nb) -> None:
-    """Keep only what a terminal would show of each stream output: text that a carriage return
-    overwrote (the earlier states of a text progress bar) is dropped, so the saved notebook
-    shows every bar at its final state, with its time."""
+    """Keep only what a terminal would show of the streams: consecutive stream outputs of one
+    cell and stream are joined (the kernel sends a bar's updates as separate messages), text
+    that a carriage return overwrote is dropped, and so is a bar state that a later state of
+    the same bar follows or that the bar erased (``leave=False``). The saved notebook shows
+    every bar at its final state, with its time."""
     for cell in nb.cells:
+        merged = []
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
-                out["text"] = _OVERWRITTEN.sub("", out["text"]).replace("\r\n", "\n")
+            last = merged[-1] if merged else None
+            if (out.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream" and last["name"] == out["name"]):
+                last["text"] += out["text"]
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream":
+                text = _OVERWRITTEN.sub("", out["text"]).replace("\r\n", "\n")
+                out["text"] = _CLEARED.sub("", _SUPERSEDED.sub("", text))
+        if "outputs" in cell:
+            cell["outputs"] = [out for out in merged
+                               if out.get("output_type") != "stream" or out["text"].strip()]
 
 
 def shrink_images(nb, colors: int = 256) -> int:

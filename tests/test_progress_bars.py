@@ -41,6 +41,35 @@ def test_text_bars_when_asked_and_only_their_final_state_is_saved(monkeypatch):
     assert "50/50" in saved and "0/50" not in saved.replace("50/50", "")
 
 
+def test_bar_updates_sent_as_separate_outputs_keep_only_their_final_state(monkeypatch):
+    monkeypatch.setenv("N2N_TEXT_BARS", "1")
+    stream = io.StringIO()
+    for _ in progress_bar(range(30), desc="encoding", file=stream, mininterval=0):
+        pass
+    pieces = [p for p in stream.getvalue().split("\r") if p]  # one message per update
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("run()"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="result 1\n")]
+    nb.cells[0].outputs += [nbformat.v4.new_output("stream", name="stderr", text=p)
+                            for p in pieces]
+    nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="done\n"))
+    _runner().final_bar_states(nb)
+    texts = [(o["name"], o["text"]) for o in nb.cells[0].outputs]
+    assert [name for name, _ in texts] == ["stdout", "stderr", "stdout"]
+    bar = texts[1][1]
+    assert bar.count("encoding") == 1 and "30/30" in bar and "100%" in bar
+    # a bar with leave=False erases itself: nothing of it is saved
+    stream = io.StringIO()
+    for _ in progress_bar(range(5), desc="translating", file=stream, mininterval=0,
+                          leave=False):
+        pass
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=p)
+                           for p in stream.getvalue().split("\r") if p]
+    nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="ok\n"))
+    _runner().final_bar_states(nb)
+    assert [o["text"].strip() for o in nb.cells[0].outputs] == ["ok"]
+
+
 def test_widget_bars_otherwise(monkeypatch):
     monkeypatch.delenv("N2N_TEXT_BARS", raising=False)
     from tqdm.auto import tqdm as auto_tqdm
