@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--root", default=None,
                         help="zoo folder (default: the shipped zoo; e.g. one written by "
-                             "'python -m n2nlib.text2image train all --fast --out DIR')")
+                             "'python -m n2nlib.zoo train all --fast --out DIR')")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     from n2nlib import settings, zoo
-    from n2nlib.text2image import make_prompts
+    from n2nlib.course.text2image import make_prompts
 
     settings.seed_everything(0)
     model, load_s = _timed(zoo.load, "sbert-to-shapes", device="cpu", root=args.root)

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from n2nlib import zoo
-from n2nlib.plots import close, image_rows
-from n2nlib.zoo.training import EVAL_SEED, _shapes_data, lowres
+from n2nlib.course.plots import close, image_rows
+from n2nlib.metrics import downsample
+from n2nlib.zoo.data import shapes_data
+from n2nlib.zoo.evaluation import EVAL_SEED
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "zoo"
 
@@ -35,13 +37,13 @@ def main() -> None:
     parser.add_argument("--sr", action="store_true", help="the superresolution pair figure")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    data = _shapes_data(400, EVAL_SEED, "test", world="v2")
+    data = shapes_data(400, EVAL_SEED, "test", world="v2")
     photo = data["factors"][:, 4] == 1
     pick = torch.cat([(~photo).nonzero()[:8, 0], photo.nonzero()[:8, 0]])
     images = data["image"][pick]
     OUT.mkdir(parents=True, exist_ok=True)
     if args.sr:
-        small = lowres(images, 8)
+        small = downsample(images, 8)
         bicubic = F.interpolate(small, size=32, mode="bicubic", align_corners=False)
         high = zoo.load("shapes-ae", device="cpu")
         recon = high.decode(high.encode(images))

@@ -13,9 +13,11 @@ import torch
 from n2nlib import zoo
 from n2nlib.checkpoint import latest_checkpoint, load_tensors
 from n2nlib.experts import reconstruct
-from n2nlib.experts.autoencoder import Autoencoder
 from n2nlib.metrics import psnr
-from n2nlib.zoo.training import EVAL_SEED, RECIPES, _joint_by_domain, _shapes_data
+from n2nlib.nets.autoencoder import Autoencoder
+from n2nlib.zoo.data import shapes_data
+from n2nlib.zoo.evaluation import EVAL_SEED, joint_by_domain
+from n2nlib.zoo.recipes import RECIPES
 
 
 def main() -> None:
@@ -30,10 +32,10 @@ def main() -> None:
     ae = Autoencoder(**RECIPES["shapes-ae"].config)
     ae.load_state_dict(load_tensors(path / "model.safetensors"))
     ae.eval()
-    data = _shapes_data(args.n, EVAL_SEED, "test", world="v2")
+    data = shapes_data(args.n, EVAL_SEED, "test", world="v2")
     recon = reconstruct(ae, data["image"])
     reader = zoo.load("shapes-attributes", device="cpu")
-    quality = _joint_by_domain(reader.predict(recon), data["factors"], "")
+    quality = joint_by_domain(reader.predict(recon), data["factors"], "")
     print(path.name, f"PSNR {psnr(data['image'], recon):.2f} dB",
           ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
 

@@ -21,7 +21,7 @@ import torch
 
 from n2nlib import zoo
 from n2nlib.data.shapes import FACTORS, _plain_backgrounds, render_shapes_full, sample_factors
-from n2nlib.experts.generator import KNOWN_NOISE
+from n2nlib.nets.generator import KNOWN_NOISE
 
 
 @torch.no_grad()

@@ -19,8 +19,8 @@ import sys
 import torch
 
 from n2nlib import settings, zoo
-from n2nlib.experiments import semantic
-from n2nlib.experts.edges import AttributeVectors
+from n2nlib.course import semantic
+from n2nlib.nets.edges import AttributeVectors
 
 SETTINGS = [(4000, 1000, 4, None), (4000, 3000, 4, 0.3), (12000, 3000, 4, 0.3),
             (12000, 3000, 4, 0.8), (12000, 4000, 4, 1.0), (12000, 4000, 8, 1.0)]

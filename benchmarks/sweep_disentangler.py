@@ -24,11 +24,11 @@ import sys
 import torch
 
 from n2nlib import metrics, settings, zoo
-from n2nlib.cache import encode_latents
+from n2nlib.course import disentangle
+from n2nlib.course.deform import RandomDeformation
+from n2nlib.course.semantic import reconstruct
 from n2nlib.data import FACTOR_NAMES, render_shapes, sample_factors
-from n2nlib.deform import RandomDeformation
-from n2nlib.experiments import disentangle
-from n2nlib.experiments.semantic import reconstruct
+from n2nlib.encoding import encode_latents
 
 SETTINGS = ["paper,600,none", "paper,3000,none", "shift,3000,none", "shift,3000,0.25",
             "shift,3000,0.5", "shift,3000,1.0", "shift,6000,1.0", "zoom,600,none",

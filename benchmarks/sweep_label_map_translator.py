@@ -19,8 +19,8 @@ import sys
 import torch
 
 from n2nlib import settings, zoo
-from n2nlib.experiments import semantic
-from n2nlib.experts.edges import LabelMaps
+from n2nlib.course import semantic
+from n2nlib.nets.edges import LabelMaps
 
 SETTINGS = ["3000,4,0.3", "3000,4,0.15", "3000,4,0.6", "3000,4,1.0", "6000,4,0.3",
             "12000,4,0.3", "6000,8,0.3", "6000,8,0.15", "6000,8,0.05", "12000,8,0.15"]

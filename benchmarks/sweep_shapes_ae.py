@@ -6,7 +6,7 @@
     BUDGET=330 python benchmarks/sweep_shapes_ae.py latent128    # seconds of training each
 
 Renders the 60,000 training images once, then runs each variant of the zoo recipe in its own
-process (:func:`n2nlib.zoo.training.train_expert` with the recipe changed, ``device="cuda"``):
+process (:func:`n2nlib.zoo.retrain.train_expert` with the recipe changed, ``device="cuda"``):
 "ctrl" keeps the shipped step count, the others first time 40 steps and then train for as many
 thousand steps as fit into ``BUDGET`` seconds. Each variant's card quality (held-out PSNR and
 the attribute classifier on the reconstructions) is printed as one JSON line and collected in
@@ -43,10 +43,10 @@ EVAL_N = os.environ.get("EVAL_N")  # held-out images (default: the recipe's 2,00
 def run_variant(name: str, out: str) -> None:
     import torch
 
-    from n2nlib.zoo import training as T
+    from n2nlib.zoo import objectives, recipes, retrain, training
 
     variant = VARIANTS[name]
-    recipe = T.RECIPES["shapes-ae-32"]
+    recipe = recipes.RECIPES["shapes-ae-32"]
     kl, gan = variant.get("kl", 0.1), variant.get("gan", 0.0)
     config = {**recipe.config, **variant.get("config", {})}
     images = torch.load(DATA)
@@ -55,22 +55,22 @@ def run_variant(name: str, out: str) -> None:
         changes["n_train"] = len(images)
         model = recipe.model(**config).to(DEVICE)
         pilot = {"image": images[:512]}
-        T.fit_expert(model, T.AutoencoderObjective(kl_weight=kl, gan_weight=gan), pilot,
-                     steps=10, batch_size=64, progress=False)
+        objective = objectives.AutoencoderObjective(kl_weight=kl, gan_weight=gan)
+        training.fit_expert(model, objective, pilot, steps=10, batch_size=64, progress=False)
         start = time.perf_counter()
-        T.fit_expert(model, T.AutoencoderObjective(kl_weight=kl, gan_weight=gan), pilot,
-                     steps=40, batch_size=64, progress=False)
+        objective = objectives.AutoencoderObjective(kl_weight=kl, gan_weight=gan)
+        training.fit_expert(model, objective, pilot, steps=40, batch_size=64, progress=False)
         per_step = (time.perf_counter() - start) / 40
         changes["steps"] = max(MIN_STEPS, min(40000, int(BUDGET / per_step / 1000) * 1000))
         print(f"[{name}] pilot {per_step * 1e3:.1f} ms/step -> {changes['steps']} steps",
               flush=True)
     gan_start = max(changes.get("steps", recipe.steps) // 3, 1)
-    changes["objective"] = lambda: T.AutoencoderObjective(kl_weight=kl, gan_weight=gan,
+    changes["objective"] = lambda: objectives.AutoencoderObjective(kl_weight=kl, gan_weight=gan,
                                                           gan_start=gan_start)
     if EVAL_N:
         changes["eval_n"] = int(EVAL_N)
-    T.RECIPES["shapes-ae-32"] = T.replace(recipe, **changes)
-    card = T.train_expert("shapes-ae-32", out=out, device=DEVICE, progress=False).card
+    recipes.RECIPES["shapes-ae-32"] = recipes.replace(recipe, **changes)
+    card = retrain.train_expert("shapes-ae-32", out=out, device=DEVICE, progress=False).card
     print(json.dumps({"variant": name, "steps": card["steps"], "seconds": card["train_seconds"],
                       "quality": card["quality"]}), flush=True)
 
@@ -78,11 +78,11 @@ def run_variant(name: str, out: str) -> None:
 def main(names: list[str], outdir: Path, deadline_s: float = 480.0) -> list[dict]:
     import torch
 
-    from n2nlib.zoo.training import _shapes_data
+    from n2nlib.zoo.data import shapes_data
 
     outdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    torch.save(_shapes_data(60000, 0)["image"], DATA)  # the recipe's data: seed 0
+    torch.save(shapes_data(60000, 0)["image"], DATA)  # the recipe's data: seed 0
     print(f"data {time.perf_counter() - start:.0f} s", flush=True)
     deadline = time.time() + deadline_s
     procs = {}

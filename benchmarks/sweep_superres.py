@@ -19,7 +19,7 @@ import sys
 import torch
 
 from n2nlib import ConditionalINN, Net2Net, settings, zoo
-from n2nlib.experiments import superres
+from n2nlib.course import superres
 
 SETTINGS = ["plain,3000", "aug,3000", "aug,6000", "aug,12000"]
 

@@ -21,7 +21,7 @@ import sys
 import torch
 
 from n2nlib import zoo
-from n2nlib.experiments import semantic, unpaired
+from n2nlib.course import semantic, unpaired
 from n2nlib.experts import Labelator
 
 SETTINGS = ["1000,none", "1000,0.5", "1000,0.7", "1000,1.0", "1000,2.0", "2000,1.0", "3000,1.0",

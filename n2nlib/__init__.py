@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from n2nlib import settings
+from n2nlib import settings, zoo  # importing the zoo registers "zoo:<name>" experts
 from n2nlib.flows import ConditionalINN, GroupedCINN
 
 __version__ = "0.1.0"
@@ -22,7 +22,6 @@ __version__ = "0.1.0"
 # the code that needs it.
 _LAZY = {
     "Net2Net": ("n2nlib.net2net", "Net2Net"),
-    "zoo": ("n2nlib.zoo", None),
     "testing": ("n2nlib.testing", None),
 }
 

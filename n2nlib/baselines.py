@@ -13,7 +13,7 @@ does not (deep layers): the failure the cINN does not have.
   the negative log-likelihood of :math:`\mathcal{N}(z_\Theta; \mathrm{MLP}(z_\Phi), I)`
   (:math:`\tfrac12\|z_\Theta - \hat z\|^2 + \tfrac D2 \log 2\pi`), so that the project's one
   training loop :func:`n2nlib.train.fit` trains it unchanged, and its held-out NLL is in the same
-  units as a cINN's. (:class:`n2nlib.toy.MLPRegressor` is the same idea for 2D toy data,
+  units as a cINN's. (:class:`n2nlib.course.toy.MLPRegressor` is the same idea for 2D toy data,
   without an embedder.)
 * :class:`MLPTranslator` — a :class:`~n2nlib.Net2Net` whose translator is an
   :class:`EmbeddingMLP` (``Net2Net(source, target, EmbeddingMLP(...))`` is the same thing), so

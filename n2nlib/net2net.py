@@ -41,14 +41,8 @@ from torch import Tensor, nn
 
 from n2nlib import settings
 from n2nlib._batched import batched
-from n2nlib.cache import (
-    LatentPairs,
-    _materialise,
-    call_expert,
-    encode_pairs,
-    input_length,
-    iter_batches,
-)
+from n2nlib.cache import LatentPairs, _materialise, encode_pairs
+from n2nlib.encoding import call_expert, input_length, iter_batches
 from n2nlib.experts.base import (
     as_expert,
     check_latent,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from n2nlib.data import shapes as S
+from n2nlib.data import factors as F
 from n2nlib.data.photos import PHOTO_NAMES, TEST_PHOTOS, TRAIN_PHOTOS
 from n2nlib.data.shapes import (
     FACTOR_NAMES,
@@ -360,7 +360,7 @@ def test_speed_smoke():
 
 
 def test_geometry_constants_are_sane():
-    geo = S._shape_geometry()
+    geo = F._shape_geometry()
     assert set(geo) == set(FACTORS["shape"])
     for _name, (_gy, extent) in geo.items():
         assert 0.9 < extent < 1.5

@@ -1,11 +1,11 @@
-"""The random deformation d of the disentangling experiment (n2nlib.deform)."""
+"""The random deformation d of the disentangling experiment (n2nlib.course.deform)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from n2nlib.deform import (
+from n2nlib.course.deform import (
     DeformParams,
     RandomDeformation,
     deformation_grid,
@@ -182,7 +182,7 @@ def test_bad_inputs_are_rejected():
 
 
 def test_shuffle_patches_permutes_whole_tiles():
-    from n2nlib.deform import shuffle_patches
+    from n2nlib.course.deform import shuffle_patches
 
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
     y = shuffle_patches(x, 4, seed=1)

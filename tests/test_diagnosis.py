@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from n2nlib import metrics
-from n2nlib.experts.classifiers import DigitsClassifier, Segmenter
 from n2nlib.experts.taps import LayerExpert
+from n2nlib.nets.classifiers import DigitsClassifier, Segmenter
 
 
 def _random_cov(d: int, gen: torch.Generator) -> torch.Tensor:
@@ -168,7 +168,7 @@ def test_layer_expert_is_a_source_for_net2net(segmenter):
 
 
 def test_image_rows_labels_each_row_and_checks_sizes():
-    from n2nlib import plots
+    from n2nlib.course import plots
 
     fig = plots.image_rows({"x": torch.rand(3, 3, 8, 8), "conv1": torch.rand(3, 3, 8, 8)},
                            title="t")
@@ -184,7 +184,7 @@ def test_image_rows_labels_each_row_and_checks_sizes():
 @pytest.fixture
 def tiny_digits():
     from n2nlib.experts import as_expert
-    from n2nlib.experts.autoencoder import Autoencoder
+    from n2nlib.nets.autoencoder import Autoencoder
 
     torch.manual_seed(0)
     f = as_expert(DigitsClassifier(width=4, hidden=8).float())
@@ -195,7 +195,7 @@ def tiny_digits():
 
 
 def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
-    from n2nlib.experiments import diagnosis as dg
+    from n2nlib.course import diagnosis as dg
 
     f, g, train, test = tiny_digits
     features = dg.feature_extractor(f, "fc")
@@ -237,7 +237,7 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
 def test_trend_reads_the_gap_per_depth():
     from types import SimpleNamespace as NS
 
-    from n2nlib.experiments.diagnosis import trend
+    from n2nlib.course.diagnosis import trend
 
     def run(layer, cinn, mlp):
         return NS(layer=layer, scores={"cinn": NS(fd=cinn), "mlp": NS(fd=mlp)})
@@ -252,7 +252,7 @@ def test_summary_and_cost_tables():
     from types import SimpleNamespace as NS
 
     from n2nlib import zoo
-    from n2nlib.experiments.diagnosis import cost_table, summary_table
+    from n2nlib.course.diagnosis import cost_table, summary_table
 
     def run(layer, cinn, mlp):
         scores = {k: NS(fd=v, diversity=0.1, to_input=0.2) for k, v in (("cinn", cinn),
@@ -287,7 +287,7 @@ def _zoo_has(*names: str) -> bool:
                     reason="the zoo's digits experts are not there")
 def test_the_mlp_falls_behind_with_depth_on_real_digits():
     from n2nlib import zoo
-    from n2nlib.experiments import diagnosis as dg
+    from n2nlib.course import diagnosis as dg
 
     torch.set_default_dtype(torch.float32)
     threads = torch.get_num_threads()
@@ -318,7 +318,7 @@ def test_the_mlp_falls_behind_with_depth_on_real_digits():
 
 
 def test_layer_curves_checks_lengths_and_draws_one_line_per_method():
-    from n2nlib import plots
+    from n2nlib.course import plots
 
     fig = plots.layer_curves({"cINN": [1.0, 2.0, 3.0], "MLP": [1.0, 4.0, 9.0]},
                              ["a", "b", "c"], reference=1.0, log=True)

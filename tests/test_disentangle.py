@@ -1,4 +1,4 @@
-"""Notebook 05's experiment code (n2nlib.experiments.disentangle): pairs, transfer layout, the
+"""Notebook 05's experiment code (n2nlib.course.disentangle): pairs, transfer layout, the
 measurement, and the mechanism itself on vectors (source = target expert, deformed input)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 
 from n2nlib import Net2Net
 from n2nlib.cache import LatentPairs
+from n2nlib.course import disentangle
 from n2nlib.data import FACTOR_NAMES
-from n2nlib.experiments import disentangle
 from n2nlib.experts import IdentityExpert
 
 pytestmark = pytest.mark.usefixtures("float32", "one_thread")
@@ -132,7 +132,7 @@ def test_same_expert_with_deformed_source_puts_what_d_destroys_into_v():
 
 def test_fit_disentangler_runs_end_to_end_on_a_tiny_autoencoder():
     from n2nlib.experts import as_expert
-    from n2nlib.experts.autoencoder import Autoencoder
+    from n2nlib.nets.autoencoder import Autoencoder
 
     ae = as_expert(Autoencoder(size=16, dim=6, width=4, max_width=8, n_pseudo_classes=4,
                                embed_dim=4, attention=False))

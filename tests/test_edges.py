@@ -7,7 +7,7 @@ import torch
 
 from n2nlib import ConditionalINN, Net2Net
 from n2nlib.experts import IdentityExpert, is_expert, latent_shape
-from n2nlib.experts.edges import (
+from n2nlib.nets.edges import (
     AttributeVectors,
     Grayscale,
     LabelMaps,

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from n2nlib.experts import as_expert, is_frozen, is_stochastic_expert, is_target_expert
-from n2nlib.experts._nets import check_images
-from n2nlib.experts.autoencoder import (
+from n2nlib.metrics import downsample
+from n2nlib.nets.autoencoder import (
     Autoencoder,
     PatchDiscriminator,
     adaptive_gan_weight,
@@ -18,16 +18,11 @@ from n2nlib.experts.autoencoder import (
     reconstruction_nll,
     vae_loss,
 )
-from n2nlib.experts.classifiers import AttributeClassifier, DigitsClassifier, Segmenter
-from n2nlib.zoo.training import (
-    AutoencoderObjective,
-    CrossEntropyObjective,
-    FeatureDistance,
-    augment_flip_shapes,
-    augment_shift,
-    fit_expert,
-    lowres,
-)
+from n2nlib.nets.blocks import check_images
+from n2nlib.nets.classifiers import AttributeClassifier, DigitsClassifier, Segmenter
+from n2nlib.zoo.data import augment_flip_shapes, augment_shift
+from n2nlib.zoo.objectives import AutoencoderObjective, CrossEntropyObjective, FeatureDistance
+from n2nlib.zoo.training import fit_expert
 
 pytestmark = pytest.mark.usefixtures("float32")
 
@@ -283,7 +278,7 @@ def test_shift_and_lowres():
     out = augment_shift({"image": x.repeat(20, 1, 1, 1)}, torch.Generator().manual_seed(0))
     assert out["image"].shape == (20, 1, 5, 5)
     assert torch.allclose(out["image"].sum((1, 2, 3)), torch.ones(20))
-    assert lowres(torch.ones(2, 3, 32, 32), 8).shape == (2, 3, 8, 8)
+    assert downsample(torch.ones(2, 3, 32, 32), 8).shape == (2, 3, 8, 8)
 
 
 # -- metrics used by the zoo ---------------------------------------------------------------
@@ -311,7 +306,7 @@ def test_flip_augmentation_negates_the_generators_known_centre():
     centre x mapped through the data's CDF and the inverse normal CDF; positions are
     symmetric in distribution, so the value of the mirrored centre 32 − x is −value."""
     from n2nlib.data.shapes import render_shapes_full, sample_factors
-    from n2nlib.experts.generator import known_noise
+    from n2nlib.nets.generator import known_noise
 
     n = 2000
     factors = sample_factors(n, 3, background="mixed")

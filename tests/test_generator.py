@@ -7,12 +7,12 @@ import torch
 
 from n2nlib import zoo
 from n2nlib.experts import as_expert, is_frozen, is_target_expert
-from n2nlib.experts.dequant import (
+from n2nlib.nets.dequant import (
     DequantizationObjective,
     DequantizationVAE,
     DequantizedGenerator,
 )
-from n2nlib.experts.generator import (
+from n2nlib.nets.generator import (
     N_CLASSES,
     GeneratorObjective,
     ShapesGenerator,
@@ -171,7 +171,7 @@ def test_dequantized_generator_is_eq24():
         DequantizedGenerator(g, DequantizationVAE(5, hidden=8, n_layers=1))
 
 
-# -- the shipped weights (in the zoo: python -m n2nlib.text2image train all) ---------------
+# -- the shipped weights (in the zoo: python -m n2nlib.zoo train all) ---------------
 
 
 def test_shipped_generator_meets_its_card():
@@ -194,7 +194,7 @@ def test_shipped_generator_noise_varies_the_background():
 def test_shipped_generator_photo_flag_decides_the_background():
     """The known photo dimension of z̃ sets plain vs photo as the classifier reads it (the plain
     layer), for random noise and every class."""
-    from n2nlib.experts.generator import KNOWN_NOISE
+    from n2nlib.nets.generator import KNOWN_NOISE
 
     g = zoo.load("shapes-generator", device="cpu").eval()
     clf = zoo.load("shapes-attributes-v1", device="cpu").eval()
@@ -210,7 +210,7 @@ def test_shipped_generator_photo_flag_decides_the_background():
 
 @pytest.mark.slow
 def test_shipped_generator_reduced_measurement():
-    from n2nlib.text2image import evaluate_generator
+    from n2nlib.course.text2image import evaluate_generator
 
     torch.set_num_threads(2)
     quality = evaluate_generator(zoo.load("shapes-generator", device="cpu"), n=320)

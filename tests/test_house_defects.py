@@ -8,7 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from n2nlib import ConditionalINN, Net2Net
-from n2nlib.cache import as_pairs, encode_pairs, expert_fingerprint
+from n2nlib.cache import encode_pairs, expert_fingerprint
+from n2nlib.encoding import as_pairs
 from n2nlib.experts import as_expert, is_frozen
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,8 +11,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from n2nlib import ConditionalINN, plots, widgets  # noqa: E402
-from n2nlib.toy import MLPRegressor, RingModes  # noqa: E402
+from n2nlib import ConditionalINN  # noqa: E402
+from n2nlib.course import plots, widgets  # noqa: E402
+from n2nlib.course.toy import MLPRegressor, RingModes  # noqa: E402
 from n2nlib.train import History  # noqa: E402
 
 
@@ -86,7 +87,7 @@ def test_sample_explorer_builds_two_sliders():
 
 
 def test_image_columns_labels_rows():
-    from n2nlib import plots
+    from n2nlib.course import plots
 
     fig = plots.image_columns({"a": torch.rand(2, 3, 4, 4), "b": torch.rand(2, 3, 4, 4)},
                               rows=["first", "second"])

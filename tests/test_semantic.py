@@ -1,4 +1,4 @@
-"""Notebook 08's experiment code (n2nlib.experiments.semantic): data, shared target codes,
+"""Notebook 08's experiment code (n2nlib.course.semantic): data, shared target codes,
 measurements of segmentation, factors, edges and attribute modification; a tiny end-to-end run
 with a label-map source."""
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from n2nlib import ConditionalINN, Net2Net
+from n2nlib.course import semantic
 from n2nlib.data import FACTOR_NAMES
-from n2nlib.experiments import semantic
 from n2nlib.experts import IdentityExpert
-from n2nlib.experts.edges import AttributeVectors, LabelMaps
+from n2nlib.nets.edges import AttributeVectors, LabelMaps
 
 pytestmark = pytest.mark.usefixtures("float32", "one_thread")
 
@@ -166,7 +166,7 @@ def test_attribute_vectors_as_source_end_to_end():
 
 def test_fit_translator_with_a_spatial_source_and_a_stochastic_target():
     from n2nlib.experts import as_expert
-    from n2nlib.experts.autoencoder import Autoencoder
+    from n2nlib.nets.autoencoder import Autoencoder
 
     ae = as_expert(Autoencoder(size=16, dim=6, width=4, max_width=8, n_pseudo_classes=4,
                                embed_dim=4, attention=False))
@@ -281,7 +281,7 @@ def test_mean_shift_edit_moves_the_code_by_the_class_mean_difference():
 
 
 def test_inpainting_holes_and_measures():
-    from n2nlib.experiments import inpainting
+    from n2nlib.course import inpainting
 
     holes = inpainting.random_holes(6, size=16, side=5, seed=2)
     assert bool((holes.flatten(1).sum(1) == 25).all())

@@ -1,5 +1,5 @@
 """Superresolution (notebook 03): the image metrics (SSIM, low-resolution consistency, per-pixel
-diversity and its link to ambiguity, sharpness) and n2nlib.experiments.superres end to end on a
+diversity and its link to ambiguity, sharpness) and n2nlib.course.superres end to end on a
 tiny translator between two linear "autoencoders"."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from n2nlib import ConditionalINN, Net2Net, metrics
-from n2nlib.experiments import superres
+from n2nlib.course import superres
 from n2nlib.experts import as_expert
 
 pytestmark = pytest.mark.usefixtures("float32", "one_thread")
@@ -78,13 +78,6 @@ def test_ssim_rejects_bad_input():
 
 
 # -- low-resolution consistency ------------------------------------------------------------------
-
-
-def test_downsample_is_the_filter_of_the_low_resolution_expert():
-    from n2nlib.zoo.training import lowres
-
-    x = _images(3, 32)
-    assert torch.equal(metrics.downsample(x, 8), lowres(x, 8))
 
 
 def test_lr_consistency_of_the_truth_is_the_cap_and_of_bicubic_is_high():
@@ -283,7 +276,7 @@ def test_bicubic_and_nearest_keep_a_constant_image():
 
 
 def test_image_columns_lays_out_titled_columns():
-    from n2nlib import plots
+    from n2nlib.course import plots
 
     fig = plots.image_columns({"low": torch.rand(2, 3, 4, 4), "grey": torch.rand(2, 1, 8, 8),
                                "maps": torch.rand(2, 8, 8)})
@@ -367,6 +360,6 @@ def test_shape_pairs_and_the_shapes_the_low_res_input_leaves_open():
 
 def test_distinct_per_input():
     labels = torch.tensor([3, 3, 3, 0, 1, 2, 4, 4, 0])
-    assert superres.distinct_per_input(labels, 3).tolist() == [1, 3, 2]
+    assert metrics.distinct_per_input(labels, 3).tolist() == [1, 3, 2]
     with pytest.raises(ValueError, match="multiple"):
-        superres.distinct_per_input(labels, 4)
+        metrics.distinct_per_input(labels, 4)

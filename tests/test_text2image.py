@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from n2nlib import text2image as t2i
-from n2nlib import zoo
+from n2nlib import ConditionalINN, zoo
+from n2nlib.course import text2image as t2i
 from n2nlib.data.shapes import FACTOR_NAMES, FACTORS
 from n2nlib.experts import as_expert
-from n2nlib.experts.classifiers import AttributeClassifier
-from n2nlib.experts.dequant import DequantizationVAE, DequantizedGenerator
-from n2nlib.experts.generator import ShapesGenerator, class_index
+from n2nlib.nets.classifiers import AttributeClassifier
+from n2nlib.nets.dequant import DequantizationVAE, DequantizedGenerator
+from n2nlib.nets.generator import ShapesGenerator, class_index
 
 pytestmark = pytest.mark.usefixtures("float32")
 
@@ -235,11 +235,13 @@ def test_residual_controls_and_summary_on_tiny_experts(tiny):
 
 def test_text_to_image_keeps_only_tau_in_its_state(tiny, monkeypatch):
     g, target, _ = tiny
-    monkeypatch.setattr(t2i, "load_target", lambda *a, **k: target)
     from n2nlib.experts import base
+    from n2nlib.zoo import text2image as zoo_t2i
+
+    monkeypatch.setattr(zoo_t2i, "load_target", lambda *a, **k: target)
 
     monkeypatch.setattr(base, "create_expert", lambda name, **kw: fake_text_expert())
-    cinn = t2i.ConditionalINN(15, 12, n_blocks=2, hidden_dim=16)
+    cinn = ConditionalINN(15, 12, n_blocks=2, hidden_dim=16)
     model = t2i.TextToImage(cinn.get_config(), device="cpu")
     state = model.state_dict()
     assert state and all(k.startswith("cinn.") for k in state)
@@ -252,9 +254,10 @@ def test_text_to_image_keeps_only_tau_in_its_state(tiny, monkeypatch):
 
 
 def test_zoo_recipes_are_zoo_recipes():
-    from n2nlib.zoo.training import Recipe
+    from n2nlib.zoo.recipes import Recipe
+    from n2nlib.zoo.text2image_recipes import zoo_recipes
 
-    recipes = t2i.zoo_recipes()
+    recipes = zoo_recipes()
     assert [r.name for r in recipes] == [t2i.GENERATOR, t2i.DEQUANTIZER]
     assert all(isinstance(r, Recipe) for r in recipes)
     g = recipes[0].model(**recipes[0].config)
@@ -286,7 +289,7 @@ def test_sentence_bert_ceiling_on_held_out_phrasings():
     assert out["held_out/color"] < 0.85
 
 
-# -- the shipped translator (in the zoo: python -m n2nlib.text2image train sbert-to-shapes) --
+# -- the shipped translator (in the zoo: python -m n2nlib.zoo train sbert-to-shapes) --
 
 
 def test_shipped_translator_card_is_measured():

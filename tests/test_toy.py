@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from n2nlib import testing
-from n2nlib.toy import (
+from n2nlib.course.toy import (
     LinearGaussian,
     LinearTranslator,
     MLPRegressor,

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from n2nlib import ConditionalINN
-from n2nlib.cache import LatentPairs, encode_latents, encode_pairs
+from n2nlib.cache import LatentPairs, encode_pairs
+from n2nlib.encoding import encode_latents
 from n2nlib.experts import as_expert
 from n2nlib.train import (
     History,

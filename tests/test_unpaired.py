@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from n2nlib import ConditionalINN, Net2Net, metrics
+from n2nlib.course import unpaired
 from n2nlib.data import FACTOR_NAMES, PHOTO_NAMES, TEST_PHOTOS
-from n2nlib.experiments import unpaired
 from n2nlib.experts import Labelator, as_expert
 
 pytestmark = pytest.mark.usefixtures("float32", "one_thread")

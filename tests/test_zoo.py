@@ -12,7 +12,8 @@ import torch
 
 from n2nlib import zoo
 from n2nlib.experts import is_expert, is_frozen, is_stochastic_expert, is_target_expert
-from n2nlib.zoo.training import RECIPES, evaluate_expert, train_expert
+from n2nlib.zoo.recipes import RECIPES
+from n2nlib.zoo.retrain import evaluate_expert, train_expert
 
 NAMES = sorted(RECIPES)
 
@@ -138,7 +139,7 @@ def test_command_line(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "weights" / "digits-ae.safetensors").is_file()
     assert "digits-ae" in (tmp_path / "CARDS.md").read_text()
-    # a text-to-image entry is handed over to n2nlib.text2image's trainer
+    # a recipe that needs another zoo model (the dequantiser needs the generator)
     t2i = tmp_path / "t2i"
     out = subprocess.run(run + ["train", "shapes-generator-dequant", "--fast", "--out", str(t2i),
                                 "--no-progress", "--threads", "1"],
@@ -174,13 +175,14 @@ def test_net2net_with_zoo_experts_reloads_their_trained_weights(tmp_path):
 
 def test_text_to_image_experts_have_recipes_for_the_zoo_command_line():
     # `python -m n2nlib.zoo evaluate shapes-generator` needs their recipes, which live in
-    # n2nlib.text2image; the lookup must register them rather than say "no recipe"
-    from n2nlib.zoo import training
+    # n2nlib.zoo.text2image_recipes; the lookup must find them rather than say "no recipe"
+    from n2nlib.zoo import retrain
 
     for name in ("shapes-generator", "shapes-generator-dequant"):
-        assert training._recipe(name).name == name
+        assert retrain._recipe(name).name == name
+    assert retrain._recipe("shapes-generator-dequant").requires == ("shapes-generator",)
     with pytest.raises(ValueError, match="no recipe for 'nope'"):
-        training._recipe("nope")
+        retrain._recipe("nope")
 
 
 def _hostile_zoo(tmp_path, marker):
@@ -230,8 +232,9 @@ def test_a_config_cannot_make_the_command_line_run_code(tmp_path):
 
 
 def test_fit_expert_resumes_from_its_checkpoint(tmp_path):
-    from n2nlib.experts.autoencoder import Autoencoder
-    from n2nlib.zoo.training import AutoencoderObjective, fit_expert
+    from n2nlib.nets.autoencoder import Autoencoder
+    from n2nlib.zoo.objectives import AutoencoderObjective
+    from n2nlib.zoo.training import fit_expert
 
     data = {"image": torch.rand(48, 1, 16, 16)}
     config = {"size": 16, "channels": 1, "dim": 4, "width": 8, "max_width": 8,
@@ -265,11 +268,11 @@ def test_fit_expert_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_train_all_covers_every_registry_entry_readers_first():
-    from n2nlib.zoo.__main__ import TEXT_TO_IMAGE
-    from n2nlib.zoo.training import TRAINING_ORDER, recipe_names
+    from n2nlib.zoo.__main__ import TRANSLATORS
+    from n2nlib.zoo.retrain import TRAINING_ORDER, recipe_names
 
     assert sorted(TRAINING_ORDER) == sorted(zoo.available())
-    assert set(TRAINING_ORDER) <= set(recipe_names()) | set(TEXT_TO_IMAGE)
+    assert set(TRAINING_ORDER) <= set(recipe_names()) | set(TRANSLATORS)
     order = TRAINING_ORDER.index
     assert order("shapes-attributes") < order("shapes-ae")
     assert order("shapes-segmenter") < order("shapes-ae")

@@ -6,9 +6,9 @@
 import torch
 
 from n2nlib import metrics, zoo
-from n2nlib.cache import encode_latents
+from n2nlib.course.deform import RandomDeformation
 from n2nlib.data import FACTOR_NAMES, render_shapes, sample_factors
-from n2nlib.deform import RandomDeformation
+from n2nlib.encoding import encode_latents
 
 torch.set_num_threads(1)
 ae = zoo.load("shapes-ae")

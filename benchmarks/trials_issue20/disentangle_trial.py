@@ -11,9 +11,10 @@ import time
 import torch
 
 from n2nlib import ConditionalINN, Net2Net, zoo
-from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.cache import LatentPairs
+from n2nlib.course import disentangle
 from n2nlib.data import FACTOR_NAMES, render_shapes, sample_factors
-from n2nlib.experiments import disentangle
+from n2nlib.encoding import encode_latents
 
 torch.set_num_threads(1)
 STEPS = int(sys.argv[1])
@@ -25,7 +26,7 @@ N = int(sys.argv[6])
 t = time.time()
 ae = zoo.load("shapes-ae")
 clf = zoo.load("shapes-attributes")
-from n2nlib.deform import RandomDeformation
+from n2nlib.course.deform import RandomDeformation
 
 V = sys.argv[7]
 d = {

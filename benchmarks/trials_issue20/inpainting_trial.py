@@ -9,7 +9,7 @@ import time
 import torch
 
 from n2nlib import zoo
-from n2nlib.experiments import inpainting, semantic
+from n2nlib.course import inpainting, semantic
 
 torch.set_num_threads(1)
 STEPS = int(sys.argv[1])

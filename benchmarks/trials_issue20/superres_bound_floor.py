@@ -6,7 +6,7 @@
 import torch
 
 from n2nlib import metrics, zoo
-from n2nlib.experiments import superres
+from n2nlib.course import superres
 
 torch.set_num_threads(1)
 torch.manual_seed(0)

@@ -13,8 +13,8 @@ import time
 import torch
 
 from n2nlib import ConditionalINN, Net2Net, metrics, zoo
+from n2nlib.course import superres
 from n2nlib.data import render_shapes, sample_factors
-from n2nlib.experiments import superres
 
 torch.set_num_threads(1)
 torch.manual_seed(0)

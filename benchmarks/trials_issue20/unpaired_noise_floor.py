@@ -6,7 +6,7 @@
 import torch
 
 from n2nlib import zoo
-from n2nlib.experiments import unpaired
+from n2nlib.course import unpaired
 
 torch.set_num_threads(2)
 torch.manual_seed(0)

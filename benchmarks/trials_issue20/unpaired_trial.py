@@ -9,7 +9,7 @@ import time
 import torch
 
 from n2nlib import ConditionalINN, Net2Net, metrics, zoo
-from n2nlib.experiments import semantic, unpaired
+from n2nlib.course import semantic, unpaired
 from n2nlib.experts import Labelator
 
 torch.set_num_threads(1)

@@ -33,6 +33,7 @@ from n2nlib.experts.base import (
     latent_shape,
     reconstruct,
     register_expert,
+    register_expert_source,
 )
 
 _LAZY = {
@@ -64,6 +65,7 @@ __all__ = [
     "latent_shape",
     "reconstruct",
     "register_expert",
+    "register_expert_source",
 ]
 
 

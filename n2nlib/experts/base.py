@@ -512,10 +512,32 @@ def register_expert(
     return add if factory is None else add(factory)
 
 
+_SOURCES: dict[str, Callable[..., Any]] = {}
+"""Prefix -> loader: ``"<prefix>:<name>"`` resolves to ``loader(name, **kwargs)``."""
+
+
+def register_expert_source(prefix: str, loader: Callable[..., Any]) -> None:
+    """Let names ``"<prefix>:<name>"`` build experts with ``loader(name, **kwargs)``.
+
+    The model zoo registers ``"zoo"`` when :mod:`n2nlib.zoo` is imported (which ``import n2nlib``
+    does), so ``create_expert("zoo:shapes-ae")`` is ``zoo.load("shapes-ae")`` without this
+    module naming the zoo.
+
+    Arguments:
+        prefix: the part before ``":"`` (no spaces, no ``":"``).
+        loader: a callable ``(name, **kwargs) -> expert``.
+    """
+    if not prefix or ":" in prefix or " " in prefix:
+        raise ValueError(f"a prefix must be non-empty, without ':' or spaces, got {prefix!r}")
+    if not callable(loader):
+        raise TypeError(f"the loader for {prefix!r} must be callable")
+    _SOURCES[prefix] = loader
+
+
 def _resolve(name: str) -> Callable[..., Any]:
-    if name.startswith("zoo:"):
-        zoo = importlib.import_module("n2nlib.zoo")
-        return functools.partial(zoo.load, name[4:])
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in _SOURCES:
+        return functools.partial(_SOURCES[prefix], rest)
     if name not in _REGISTRY:
         raise ValueError(
             f"unknown expert {name!r}; registered experts: {', '.join(available_experts())} "

@@ -47,7 +47,6 @@ from torch import Tensor, nn
 
 from n2nlib import settings
 from n2nlib.experts.base import check_latent, freeze
-from n2nlib.experts.generator import truncated_noise
 
 __all__ = [
     "BigGAN",
@@ -59,6 +58,7 @@ __all__ = [
     "KNOWN_MODELS",
     "ENV_VAR",
     "DEFAULT_MODEL",
+    "truncated_noise",
 ]
 
 ENV_VAR = "N2N_BIGGAN"
@@ -69,6 +69,34 @@ KNOWN_MODELS = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")
 _WEIGHTS, _CONFIG = "pytorch_model.bin", "config.json"
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "N2N_OFFLINE")
 _TRUE = {"1", "true", "yes", "on"}
+
+
+def truncated_noise(
+    n: int, dim: int, truncation: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """BigGAN's noise: a standard normal truncated to [-2, 2], times ``truncation``.
+
+    Arguments:
+        n: number of rows.
+        dim: noise size.
+        truncation: the truncation trick's scale in (0, 1] (lower: more typical, less diverse).
+        generator: for reproducible draws.
+
+    Returns:
+        ``(n, dim)`` float32 on the CPU.
+
+    >>> z = truncated_noise(1000, 4, 0.5, torch.Generator().manual_seed(0))
+    >>> bool(z.abs().max() <= 1.0)
+    True
+    """
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if not (isinstance(truncation, int | float) and 0 < truncation <= 1):
+        raise ValueError(f"truncation must be in (0, 1], got {truncation!r}")
+    z = torch.empty(n, dim)
+    if n:
+        torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
+    return z * truncation
 
 
 class BigGANUnavailable(OSError):

@@ -4,15 +4,15 @@ The paper's Sec. 4.2 (Fig. 5) and supplement E translate the representation of *
 taken at several depths, into the space of an autoencoder g and sample: what the samples keep is
 what f still knows at that depth, what varies is what f has become invariant to.
 
-:class:`LayerExpert` turns a model with layer taps (:class:`~n2nlib.experts.classifiers.Segmenter`,
-:class:`~n2nlib.experts.classifiers.DigitsClassifier`, or anything with ``taps`` and
+:class:`LayerExpert` turns a model with layer taps (:class:`~n2nlib.nets.classifiers.Segmenter`,
+:class:`~n2nlib.nets.classifiers.DigitsClassifier`, or anything with ``taps`` and
 ``features(images, layer, flatten=..., pool=...)``) into a frozen source expert for one layer.
 Spatial taps stay ``(B, C, H, W)`` by default, so that a :class:`~n2nlib.flows.ConditionalINN`
 built for them gets the convolutional embedder of Table S3b; ``spatial=False`` flattens them.
 The extra layer name ``"argmax"`` is the model's *output*: the one-hot argmax of its logits — a
 segmentation mask ``(n_classes, H, W)`` or a class ``(n_classes,)``.
 
->>> from n2nlib.experts.classifiers import DigitsClassifier
+>>> from n2nlib.nets.classifiers import DigitsClassifier
 >>> clf = DigitsClassifier(width=4, hidden=8)
 >>> LayerExpert.layers(clf)
 ('conv1', 'conv2', 'conv3', 'fc', 'logits', 'argmax')

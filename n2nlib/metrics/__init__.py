@@ -71,6 +71,7 @@ from n2nlib.metrics.images import (
 )
 from n2nlib.metrics.information import (
     NLLGap,
+    distinct_per_input,
     gaussian_mutual_information,
     knn_mutual_information,
     nll_gap,
@@ -94,6 +95,7 @@ from n2nlib.metrics.translators import (
 )
 
 __all__ = [
+    "distinct_per_input",
     "Goal",
     "goal_table",
     "knn_mutual_information",

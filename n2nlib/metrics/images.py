@@ -244,7 +244,7 @@ def downsample(images: Tensor, size: int | tuple[int, int]) -> Tensor:
     """Shrink images with an antialiased bilinear filter, clipped to [0, 1].
 
     This is the filter that made the low-resolution training images of the zoo's
-    ``textures-ae-8`` (:func:`n2nlib.zoo.training.lowres`), so it is the one to measure
+    ``textures-ae-8`` and ``shapes-ae-8``, so it is the one to measure
     low-resolution consistency with (:func:`lr_consistency`).
 
     Arguments:

@@ -15,6 +15,7 @@ __all__ = [
     "gaussian_mutual_information",
     "NLLGap",
     "nll_gap",
+    "distinct_per_input",
 ]
 
 
@@ -135,3 +136,17 @@ def nll_gap(model_nll: Tensor, reference_nll: Tensor) -> NLLGap:
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
     diff = a - b
     return NLLGap(float(diff.mean()), float(diff.std() / diff.numel() ** 0.5))
+
+
+def distinct_per_input(labels: Tensor, n_samples: int) -> Tensor:
+    """The number of distinct values among each input's ``n_samples`` consecutive labels (how
+    many different factor values, say, the samples of one input show).
+
+    >>> distinct_per_input(torch.tensor([0, 0, 1, 2, 2, 2]), 3).tolist()
+    [2, 1]
+    """
+    if labels.ndim != 1 or len(labels) % n_samples:
+        raise ValueError(f"labels must be 1-d with a multiple of n_samples={n_samples} rows, "
+                         f"got shape {tuple(labels.shape)}")
+    rows = labels.view(-1, n_samples).sort(dim=1).values
+    return 1 + (rows[:, 1:] != rows[:, :-1]).sum(dim=1)

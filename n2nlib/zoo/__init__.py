@@ -1,7 +1,7 @@
 """The model zoo: small pretrained experts shipped inside the package, sha256-checked, with cards.
 
 Nothing is downloaded. Each expert was trained by this project's own recipe
-(``python -m n2nlib.zoo train NAME``, see :mod:`n2nlib.zoo.training`) on offline data, and its
+(``python -m n2nlib.zoo train NAME``, see :mod:`n2nlib.zoo.retrain`) on offline data, and its
 weights are stored (in float16) as ``n2nlib/zoo/weights/NAME.safetensors``. The registry
 ``n2nlib/zoo/registry.json`` holds, per expert, the class and architecture to build, the
 sha256 of the weights file, and the model card: the command that trained it, its data, the
@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from n2nlib import settings
+from n2nlib.experts.base import register_expert_source
 
 __all__ = [
     "Card",
@@ -340,25 +341,41 @@ def verify(name: str, root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-ARCHITECTURES: tuple[str, ...] = (
-    "n2nlib.experts.autoencoder:Autoencoder",
-    "n2nlib.experts.classifiers:AttributeClassifier",
-    "n2nlib.experts.classifiers:DigitsClassifier",
-    "n2nlib.experts.classifiers:Segmenter",
-    "n2nlib.experts.dequant:DequantizationVAE",
-    "n2nlib.experts.generator:ShapesGenerator",
-    "n2nlib.text2image:TextToImage",
-)
-"""The only classes a registry entry may name (``"module:Class"``). A registry file is data: a
-folder downloaded from elsewhere must not be able to make :func:`build` or :func:`load` import
-and call anything else (``"os:system"``, say)."""
+ARCHITECTURES: dict[str, str] = {
+    "Autoencoder": "n2nlib.nets.autoencoder:Autoencoder",
+    "AttributeClassifier": "n2nlib.nets.classifiers:AttributeClassifier",
+    "DigitsClassifier": "n2nlib.nets.classifiers:DigitsClassifier",
+    "Segmenter": "n2nlib.nets.classifiers:Segmenter",
+    "DequantizationVAE": "n2nlib.nets.dequant:DequantizationVAE",
+    "ShapesGenerator": "n2nlib.nets.generator:ShapesGenerator",
+    "TextToImage": "n2nlib.zoo.text2image:TextToImage",
+}
+"""The only classes a registry entry may name (its ``"class"``), and where each lives. A
+registry file is data: a folder downloaded from elsewhere must not be able to make
+:func:`build` or :func:`load` import and call anything else (``"os:system"``, say). This
+table is the package's one place that imports by name."""
+
+
+def architecture_name(cls: type) -> str:
+    """The registry name of an architecture class (a key of :data:`ARCHITECTURES`).
+
+    >>> from n2nlib.nets.autoencoder import Autoencoder
+    >>> architecture_name(Autoencoder)
+    'Autoencoder'
+    """
+    spec = f"{cls.__module__}:{cls.__qualname__}"
+    for name, where in ARCHITECTURES.items():
+        if where == spec:
+            return name
+    raise ZooError(f"{spec} is not one of the zoo's architectures; add it to "
+                   f"n2nlib.zoo.ARCHITECTURES first")
 
 
 def _import_class(spec: object) -> type[nn.Module]:
-    if spec not in ARCHITECTURES:
+    if not isinstance(spec, str) or spec not in ARCHITECTURES:
         raise ZooError(f"the registry names the class {spec!r}, which is not one of the zoo's "
-                       f"architectures {list(ARCHITECTURES)}; a registry can only name those")
-    module_name, _, attr = str(spec).partition(":")
+                       f"architectures {sorted(ARCHITECTURES)}; a registry can only name those")
+    module_name, _, attr = ARCHITECTURES[spec].partition(":")
     return getattr(importlib.import_module(module_name), attr)
 
 
@@ -433,8 +450,11 @@ def evaluate(
     Returns:
         The quality numbers, keyed like ``card(name).quality``.
     """
-    from n2nlib.zoo.training import evaluate_expert
+    from n2nlib.zoo.retrain import evaluate_expert
 
     if model is None:
         model = load(name, root=root)
-    return evaluate_expert(name, model, n=n)
+    return evaluate_expert(name, model, n=n, root=root)
+
+
+register_expert_source("zoo", load)  # create_expert("zoo:<name>") is load("<name>")

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from n2nlib import zoo
 
-TEXT_TO_IMAGE = ("shapes-generator", "shapes-generator-dequant", "sbert-to-shapes")
-"""Zoo entries trained by :mod:`n2nlib.text2image` (the command line hands them over)."""
+TRANSLATORS = ("sbert-to-shapes",)
+"""Zoo entries that are translators, trained by
+:func:`n2nlib.zoo.text2image_recipes.train_translator` rather than by a recipe."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAIL {name}: {err}")
         return 1 if bad else 0
     if args.command == "evaluate":
-        from n2nlib.zoo.training import evaluate_expert
+        from n2nlib.zoo.retrain import evaluate_expert
 
         model = zoo.load(args.name, root=args.out)
-        quality = evaluate_expert(args.name, model, n=args.n)
+        quality = evaluate_expert(args.name, model, n=args.n, root=args.out)
         for k, v in quality.items():
             print(f"{k:24s} {v:.4f}")
         if args.write:
@@ -99,31 +100,37 @@ def main(argv: list[str] | None = None) -> int:
             zoo.write_registry(entries, root)
         return 0
     if args.command == "train":
-        from n2nlib.zoo.training import TRAINING_ORDER, recipe_names, train_expert
+        from n2nlib.zoo.retrain import TRAINING_ORDER, recipe_names, train_expert
 
+        known = recipe_names() + list(TRANSLATORS)
         names = TRAINING_ORDER if args.name == "all" else [args.name]
         missing = sorted(set(zoo.available()) - set(names)) if args.name == "all" else []
         if missing:  # pragma: no cover - guarded by tests/test_zoo.py
             raise SystemExit(f"no recipe for {missing}")
-        if args.name != "all" and args.name not in recipe_names() + list(TEXT_TO_IMAGE):
-            raise SystemExit(f"no recipe for {args.name!r}; recipes: "
-                             f"{', '.join(sorted(recipe_names() + list(TEXT_TO_IMAGE)))}")
-        for name in names:
-            if name in TEXT_TO_IMAGE:  # trained by the text-to-image module's own entry point
-                from n2nlib import text2image
+        if args.name != "all" and args.name not in known:
+            raise SystemExit(f"no recipe for {args.name!r}; recipes: {', '.join(sorted(known))}")
+        out = args.out
+        if args.fast and out is None and len(names) > 1:  # one folder, so later ones find earlier
+            import tempfile
 
-                argv_t2i = ["train", name] + (["--fast"] if args.fast else []) + (
-                    ["--out", args.out] if args.out else []) + (
-                    ["--threads", str(args.threads)] if args.threads else []) + (
-                    ["--seed", str(args.seed)] if args.seed else []) + (
-                    ["--device", args.device] if args.device else []) + (
-                    ["--no-progress"] if args.no_progress else [])
-                text2image.main(argv_t2i)
+            out = tempfile.mkdtemp(prefix="n2n-zoo-")
+        for name in names:
+            if name in TRANSLATORS:
+                from n2nlib.zoo.text2image_recipes import train_translator
+
+                if args.threads is not None:
+                    import torch
+
+                    torch.set_num_threads(args.threads)
+                card = train_translator(args.fast, out=out, seed=args.seed, device=args.device,
+                                        progress=not args.no_progress, threads=args.threads)
+                quality = ", ".join(f"{k}={v:.4g}" for k, v in card["quality"].items())
+                print(f"{name}: {card['train_seconds']:.0f} s, {quality}")
                 continue
             ckpt = args.checkpoint_dir
             if ckpt is not None and len(names) > 1:
                 ckpt = str(Path(ckpt) / name)
-            result = train_expert(name, fast=args.fast, out=args.out, threads=args.threads,
+            result = train_expert(name, fast=args.fast, out=out, threads=args.threads,
                                   seed=args.seed, device=args.device,
                                   progress=not args.no_progress, checkpoint_dir=ckpt)
             quality = ", ".join(f"{k}={v:.4g}" for k, v in result.card["quality"].items())

@@ -135,7 +135,7 @@ def evaluate(classifier: Any, samples: Tensor, baseline: Tensor, truth: Tensor, 
         An :class:`Inpainting`.
     """
     from n2nlib import metrics
-    from n2nlib.experiments.semantic import factor_agreement
+    from n2nlib.course.common import factor_agreement
 
     if n_samples < 2 or len(samples) != n_samples * len(truth):
         raise ValueError(f"samples must hold n_samples >= 2 per image, got {len(samples)} rows "

@@ -5,16 +5,16 @@ One target expert — the zoo's shapes autoencoder g = Λ∘Θ — and several *
 each solving another task through its own cINN τ:
 
 * **label maps → image** (Fig. 14): Φ = the one-hot argmax of the zoo's segmenter
-  (:class:`~n2nlib.experts.edges.LabelMaps` of ``segmenter.predict_masks``). A label map says
+  (:class:`~n2nlib.nets.edges.LabelMaps` of ``segmenter.predict_masks``). A label map says
   where each shape is, nothing about colours or backgrounds: high variability.
 * **segmenter logits → image** (Fig. 5/7 text, "controlling variability"): Φ = the segmenter's
   logits, which still carry some of the image (contrast, confidence): lower variability.
 * **exemplar-guided** (Fig. 7a): :math:`v = \tau^{-1}(\Theta(y) \mid \Phi(y))` of an exemplar
   ``y`` is applied with a new label map: the new layout in ``y``'s style.
 * **edge-to-image** and **colorisation** (Fig. 3): Φ = a Sobel edge map or the luminance
-  (:mod:`n2nlib.experts.edges`).
+  (:mod:`n2nlib.nets.edges`).
 * **attribute modification** (Fig. 6): Φ = the attribute vector itself
-  (:class:`~n2nlib.experts.edges.AttributeVectors`); one attribute is changed and the residual of
+  (:class:`~n2nlib.nets.edges.AttributeVectors`); one attribute is changed and the residual of
   the original image keeps the rest.
 
 Everything is measured with the zoo's segmenter (mIoU of generated images against the label
@@ -40,7 +40,15 @@ import torch
 from torch import Tensor
 
 from n2nlib import metrics
-from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.course.common import (
+    TrainedTranslator,
+    _repeat,
+    encode_targets,
+    factor_agreement,
+    fit_translator,
+    latent_pairs,
+)
+from n2nlib.encoding import encode_latents
 from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
@@ -55,7 +63,7 @@ __all__ = [
     "make_data",
     "encode_targets",
     "latent_pairs",
-    "Translator",
+    "TrainedTranslator",
     "fit_translator",
     "translate",
     "exemplar_transfer",
@@ -133,115 +141,6 @@ def make_data(n: int, split: str = "train", seed: int = 0, size: int = 32,
     return SemanticData(images, masks, factors)
 
 
-def encode_targets(target: Any, images: Tensor, *, batch_size: int = 256,
-                   progress: bool = True) -> tuple[Tensor, Tensor]:
-    """Θ(y) once for all translators: the autoencoder's ``(mean, logvar)``, each ``(N, D)``."""
-    return encode_latents(target, images, batch_size=batch_size, distribution=True,
-                          progress=progress, desc="encoding y with the autoencoder")
-
-
-def latent_pairs(targets: tuple[Tensor, Tensor], condition: Tensor,
-                 min_std: float | None = None) -> LatentPairs:
-    """Training pairs for ``Net2Net.fit`` from shared target codes and one source's codes.
-
-    Arguments:
-        targets: ``(mean, logvar)`` from :func:`encode_targets` (a fresh code is drawn from
-            them at every step).
-        condition: :math:`z_\\Phi` of the same images, ``(N, *cond_shape)``.
-        min_std: draw the target codes with at least this standard deviation. An autoencoder
-            trained with a small KL weight has a very narrow posterior (the zoo's
-            ``shapes-ae``: σ ≈ 0.02 while the codes spread ≈ 1.35 per dimension), so its codes
-            are isolated points that a cINN memorises instead of modelling; widening the draw
-            (e.g. to σ = 0.3, well below the spread of the codes) smooths the target
-            density so that τ generalises to held-out codes.
-
-    >>> pairs = latent_pairs((torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3, 2, 5, 5))
-    >>> pairs.cond_shape, pairs.stochastic
-    ((2, 5, 5), True)
-    """
-    mean, logvar = targets
-    return LatentPairs(mean, condition, target_logvar=logvar).with_min_std(min_std)
-
-
-@dataclass
-class Translator:
-    """A trained translator and what it cost (see :func:`fit_translator`).
-
-    Attributes:
-        n2n: the :class:`~n2nlib.Net2Net`.
-        history: its training history.
-        encode_seconds: seconds spent encoding the training inputs with the source expert.
-        train_seconds: seconds of the training loop.
-    """
-
-    n2n: Any
-    history: Any
-    encode_seconds: float
-    train_seconds: float
-
-    @property
-    def seconds(self) -> float:
-        """Encoding plus training (the shared target codes not included)."""
-        return self.encode_seconds + self.train_seconds
-
-
-def fit_translator(
-    source: Any, target: Any, targets: tuple[Tensor, Tensor], inputs: Any, *, steps: int,
-    batch_size: int = 128, cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3,
-    warmup: int = 100, desc: str = "training τ", device: Any = None, progress: bool = True,
-    seed: int = 0, min_std: float | None = None, weight_decay: float = 0.0,
-    eval_targets: tuple[Tensor, Tensor] | None = None, eval_inputs: Any = None,
-) -> Translator:
-    """Encode ``inputs`` with ``source``, pair them with the shared target codes and train a
-    cINN with ``Net2Net.fit`` (the one training loop).
-
-    Arguments:
-        source: the source expert Φ (vector or spatial codes).
-        target: the target expert (the autoencoder).
-        targets: ``(mean, logvar)`` of the same images, from :func:`encode_targets`.
-        inputs: what ``source`` takes, one per target row (images, label maps, factors).
-        steps, batch_size, lr, warmup: training.
-        cinn_kwargs: arguments of the :class:`~n2nlib.flows.ConditionalINN` (``n_blocks``,
-            ``hidden_dim``, ...); its sizes come from the experts.
-        desc: the progress bar's label.
-        device: where τ lives.
-        progress: show progress bars.
-        seed: seed of the cINN's initialisation and of the minibatch order.
-        min_std: lower bound of the target codes' standard deviation (see
-            :func:`latent_pairs`).
-        weight_decay: AdamW weight decay (0: plain Adam).
-        eval_targets, eval_inputs: held-out ``(mean, logvar)`` codes and the source inputs
-            that go with them: the held-out NLL curve (``fit`` keeps the best weights).
-
-    Returns:
-        A :class:`Translator`.
-    """
-    import time
-
-    from n2nlib import ConditionalINN, Net2Net
-    from n2nlib.experts.base import latent_shape
-
-    start = time.perf_counter()
-    cond = encode_latents(source, inputs, progress=progress,
-                          desc=f"encoding x with {getattr(source, 'name', 'the source')}")
-    eval_data = None
-    if eval_targets is not None and eval_inputs is not None:
-        eval_cond = encode_latents(source, eval_inputs, progress=False)
-        eval_data = latent_pairs(eval_targets, eval_cond, min_std)
-    encode_seconds = time.perf_counter() - start
-    shape = latent_shape(source)
-    torch.manual_seed(seed)
-    cinn = ConditionalINN(int(target.dim), shape[0] if len(shape) == 1 else shape,
-                          **(cinn_kwargs or {}))
-    n2n = Net2Net(source, target, cinn, device=device)
-    history = n2n.fit(latent_pairs(targets, cond, min_std), steps=steps, batch_size=batch_size,
-                      lr=lr, warmup=min(warmup, steps // 5), desc=desc, progress=progress,
-                      eval_data=eval_data,
-                      seed=seed, optimizer="adamw" if weight_decay else "adam",
-                      weight_decay=weight_decay)
-    return Translator(n2n, history, encode_seconds, history.seconds)
-
-
 def _batches(n: int, batch_size: int, progress: bool, desc: str) -> Any:
     from n2nlib.settings import progress_bar as tqdm
 
@@ -300,10 +199,6 @@ def exemplar_transfer(n2n: Any, exemplars: Tensor, exemplar_inputs: Any, new_inp
 
 
 reconstruct = _reconstruct  # the autoencoder's reconstructions Λ(Θ(y)), a measuring ceiling
-
-
-def _repeat(x: Tensor, n_samples: int) -> Tensor:
-    return x.repeat_interleave(n_samples, dim=0) if n_samples > 1 else x
 
 
 @torch.no_grad()
@@ -372,31 +267,12 @@ def pixel_diversity(samples: Tensor, n_samples: int) -> float:
 
 
 @torch.no_grad()
-def factor_agreement(classifier: Any, generated: Tensor, factors: Tensor, n_samples: int = 1,
-                     names: Sequence[str] | None = None) -> dict[str, float]:
-    """Fraction of generated images whose classified factor equals ``factors`` (per factor).
-
-    Arguments:
-        classifier: the attribute classifier.
-        generated: ``(B * n_samples, 3, S, S)``.
-        factors: ``(B, 5)`` the reference labels.
-        n_samples: generated images per reference row.
-        names: report only these factors (default: all).
-    """
-    from n2nlib.data import FACTOR_NAMES
-
-    acc = metrics.accuracy_per_factor(classifier.predict(generated), _repeat(factors, n_samples),
-                                      names=list(FACTOR_NAMES))
-    return {k: v for k, v in acc.items() if names is None or k in names}
-
-
-@torch.no_grad()
 def edge_agreement(generated: Tensor, images: Tensor, n_samples: int = 1) -> float:
     """Pearson correlation between the Sobel edge maps of generated and reference images.
 
     1 means the edges are where the reference's are; 0 means unrelated.
     """
-    from n2nlib.experts.edges import sobel
+    from n2nlib.nets.edges import sobel
 
     a = sobel(generated.double()).flatten()
     b = sobel(_repeat(images, n_samples).double()).flatten()
@@ -408,8 +284,8 @@ def edge_agreement(generated: Tensor, images: Tensor, n_samples: int = 1) -> flo
 def distinct_values(classifier: Any, generated: Tensor, n_samples: int, factor: str) -> float:
     """Mean number of distinct classified values of ``factor`` among the samples of one input:
     1 means every sample agrees (no variability in that factor)."""
-    labels = classifier.predict(generated)[factor].view(-1, n_samples)
-    return float(torch.tensor([len(row.unique()) for row in labels], dtype=torch.float64).mean())
+    labels = classifier.predict(generated)[factor].reshape(-1)
+    return float(metrics.distinct_per_input(labels, n_samples).double().mean())
 
 
 def change_one_factor(factors: Tensor, seed: int = 0,

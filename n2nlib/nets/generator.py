@@ -25,7 +25,7 @@ project on :mod:`n2nlib.data.shapes`:
   over the training set; the remaining dimensions (background appearance) are inferred by an
   encoder.
 
-How it is trained (``python -m n2nlib.text2image train shapes-generator``): as a *conditional
+How it is trained (``python -m n2nlib.zoo train shapes-generator``): as a *conditional
 VAE*, which is reliable on a CPU where a GAN is not. An encoder (a small ResNet, used only for
 training) infers :math:`q(\tilde z_{bg} \mid y)` for the free dimensions, the decoder
 reconstructs the image from :math:`[\tilde z_{known}, \tilde z_{bg}, Wc]` with the true class,
@@ -54,14 +54,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from n2nlib.experts._nets import check_images, model_device_dtype
-from n2nlib.experts.autoencoder import (
+from n2nlib.experts.base import check_latent
+from n2nlib.experts.biggan import truncated_noise
+from n2nlib.nets.autoencoder import (
     Encoder,
     SelfAttention,
     UpBlock,
     vae_loss,
 )
-from n2nlib.experts.base import check_latent
+from n2nlib.nets.blocks import check_images, model_device_dtype
 
 __all__ = [
     "ShapesGenerator",
@@ -72,7 +73,6 @@ __all__ = [
     "class_names",
     "class_index",
     "class_factors",
-    "truncated_noise",
     "N_CLASSES",
 ]
 
@@ -185,34 +185,6 @@ def class_factors(labels: Tensor) -> tuple[Tensor, Tensor]:
     _, colors = _shape_color_values()
     labels = torch.as_tensor(labels).long()
     return labels // len(colors), labels % len(colors)
-
-
-def truncated_noise(
-    n: int, dim: int, truncation: float = 1.0, generator: torch.Generator | None = None
-) -> Tensor:
-    """BigGAN's noise: a standard normal truncated to [-2, 2], times ``truncation``.
-
-    Arguments:
-        n: number of rows.
-        dim: noise size.
-        truncation: the truncation trick's scale in (0, 1] (lower: more typical, less diverse).
-        generator: for reproducible draws.
-
-    Returns:
-        ``(n, dim)`` float32 on the CPU.
-
-    >>> z = truncated_noise(1000, 4, 0.5, torch.Generator().manual_seed(0))
-    >>> bool(z.abs().max() <= 1.0)
-    True
-    """
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
-    if not (isinstance(truncation, int | float) and 0 < truncation <= 1):
-        raise ValueError(f"truncation must be in (0, 1], got {truncation!r}")
-    z = torch.empty(n, dim)
-    if n:
-        torch.nn.init.trunc_normal_(z, 0.0, 1.0, -2.0, 2.0, generator=generator)
-    return z * truncation
 
 
 class _Decoder(nn.Module):

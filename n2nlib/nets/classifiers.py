@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from n2nlib.experts._nets import ResBlock, TappedMixin, check_images, conv_bn_relu
-from n2nlib.experts._nets import model_device_dtype as _device_dtype
+from n2nlib.nets.blocks import ResBlock, TappedMixin, check_images, conv_bn_relu
+from n2nlib.nets.blocks import model_device_dtype as _device_dtype
 
 __all__ = ["AttributeClassifier", "Segmenter", "DigitsClassifier", "shapes_factor_values"]
 

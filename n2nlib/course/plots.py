@@ -35,7 +35,7 @@ DPI = 80
 
 
 def _pyplot():
-    # imported on first use: ``import n2nlib.plots`` stays cheap, and matplotlib picks its
+    # imported on first use: ``import n2nlib.course.plots`` stays cheap, and matplotlib picks its
     # backend (inline in a notebook, Agg without a display) only when a figure is made
     import matplotlib.pyplot as plt
 
@@ -111,7 +111,7 @@ def evaluate_on_grid(
     >>> density.shape, round(mass, 4)
     ((100, 100), 1.0)
     """
-    from n2nlib.toy import grid
+    from n2nlib.course.toy import grid
 
     points, _, area = grid(extent, n)
     points = points.to(dtype or torch.get_default_dtype())

@@ -1,6 +1,6 @@
 r"""Dequantisation of a generator's class embedding (supplement G.2, Eqs. 23–24, Table S4).
 
-A class-conditional generator (BigGAN, or the offline :class:`~n2nlib.experts.generator.
+A class-conditional generator (BigGAN, or the offline :class:`~n2nlib.nets.generator.
 ShapesGenerator`) takes :math:`z_\Theta' = [\tilde z, Wc]` (Eq. 23). The class part
 :math:`h = Wc` takes only K distinct values, one per class: a density model of
 :math:`z_\Theta'` — the cINN τ — would collapse onto those K points. The paper passes h through a
@@ -40,9 +40,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from n2nlib.experts._nets import model_device_dtype
-from n2nlib.experts.autoencoder import kl_to_standard_normal
 from n2nlib.experts.base import check_latent
+from n2nlib.nets.autoencoder import kl_to_standard_normal
+from n2nlib.nets.blocks import model_device_dtype
 
 __all__ = ["DequantizationVAE", "DequantizationObjective", "DequantizedGenerator"]
 
@@ -220,12 +220,12 @@ class DequantizedGenerator(nn.Module):
     * ``decode(z)``: the generator's images for ``[z̃, h]``.
 
     Arguments:
-        generator: a :class:`~n2nlib.experts.generator.ShapesGenerator` or
+        generator: a :class:`~n2nlib.nets.generator.ShapesGenerator` or
             :class:`~n2nlib.experts.biggan.BigGAN` (``encode``, ``decode``, ``z_dim``,
             ``embed_dim``).
         vae: a trained :class:`DequantizationVAE` of the generator's class embeddings.
 
-    >>> from n2nlib.experts.generator import ShapesGenerator
+    >>> from n2nlib.nets.generator import ShapesGenerator
     >>> g = ShapesGenerator(z_dim=10, embed_dim=6, width=4, max_width=8, encoder_width=4)
     >>> target = DequantizedGenerator(g, DequantizationVAE(6, hidden=8, n_layers=1))
     >>> z = target.encode((g.sample_noise(2), torch.tensor([3, 7])))

@@ -3,7 +3,7 @@ r"""Unsupervised disentangling of shape and appearance (supplement C, Fig. 7b / 
 No shape expert is needed: the source and the target expert are the *same* encoder Θ of one
 autoencoder, but the source sees a randomly deformed copy of the image,
 :math:`z_\Phi = \Theta(d(y))`, with :math:`d` = crop-and-resize, horizontal flip and a
-thin-plate-spline warp (:class:`~n2nlib.deform.RandomDeformation`). The cINN learns
+thin-plate-spline warp (:class:`~n2nlib.course.deform.RandomDeformation`). The cINN learns
 :math:`p(\Theta(y) \mid \Theta(d(y)))`. What d destroys — *where* the shape is, how large, its
 outline — is not in the condition, so Eq. (4) puts it into the residual :math:`v`; what d keeps —
 the colours and the texture of the background — comes from the condition. After training,
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from n2nlib import metrics
-from n2nlib.deform import RandomDeformation
+from n2nlib.course.deform import RandomDeformation
 from n2nlib.experts.base import reconstruct
 
 __all__ = [
@@ -137,19 +137,21 @@ def fit_disentangler(
         device: where τ lives.
         progress: show progress bars.
         min_std: lower bound of the target codes' standard deviation (see
-            :func:`n2nlib.experiments.semantic.latent_pairs`).
+            :func:`n2nlib.course.common.latent_pairs`).
         weight_decay: AdamW weight decay (0: plain Adam).
         eval_images: held-out images; their pairs ``(Θ(d(y)), Θ(y))`` give the held-out NLL
             curve (and ``fit`` keeps the best held-out weights).
 
     Returns:
-        A :class:`~n2nlib.experiments.semantic.Translator` (the Net2Net and its costs).
+        A :class:`~n2nlib.course.common.TrainedTranslator` (the Net2Net and its costs).
     """
     import time
 
-    from n2nlib import ConditionalINN, Net2Net
-    from n2nlib.cache import LatentPairs, encode_latents
-    from n2nlib.experiments.semantic import Translator
+    from n2nlib.cache import LatentPairs
+    from n2nlib.course.common import TrainedTranslator
+    from n2nlib.encoding import encode_latents
+    from n2nlib.flows import ConditionalINN
+    from n2nlib.net2net import Net2Net
 
     def encode_pairs(ys: Tensor, seed: int, copies: int, progress: bool) -> LatentPairs:
         mean, logvar = encode_latents(autoencoder, ys, distribution=True, progress=progress,
@@ -171,7 +173,7 @@ def fit_disentangler(
                       warmup=min(warmup, steps // 5), desc="τ: Θ(d(y)) -> Θ(y)",
                       progress=progress, seed=seed, optimizer="adamw" if weight_decay else "adam",
                       weight_decay=weight_decay)
-    return Translator(n2n, history, encode_seconds, history.seconds)
+    return TrainedTranslator(n2n, history, encode_seconds, history.seconds)
 
 
 def condition_probe(autoencoder: Any, images: Tensor, factors: Tensor,
@@ -193,8 +195,8 @@ def condition_probe(autoencoder: Any, images: Tensor, factors: Tensor,
     Returns:
         ``{factor: held-out probe accuracy}``.
     """
-    from n2nlib.cache import encode_latents
     from n2nlib.data import FACTOR_NAMES
+    from n2nlib.encoding import encode_latents
 
     x = images if deformation is None else deformation(images, seed=seed).clamp(0.0, 1.0)
     codes = encode_latents(autoencoder, x, progress=False)
@@ -462,7 +464,7 @@ def fit_linear_baseline(
     """
     import time
 
-    from n2nlib.cache import encode_latents
+    from n2nlib.encoding import encode_latents
 
     start = time.perf_counter()
     deformed, _ = make_training_pairs(images, deformation, seed=seed)

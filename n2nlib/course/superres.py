@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from n2nlib import metrics
-from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.cache import LatentPairs
+from n2nlib.encoding import encode_latents
 from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "ShapePairs",
     "make_shape_pairs",
     "shape_alternatives",
-    "distinct_per_input",
     "make_pairs",
     "augment_crops",
     "latent_pairs",
@@ -162,19 +162,6 @@ def shape_alternatives(pairs: ShapePairs, tolerance: float) -> Tensor:
     return count
 
 
-def distinct_per_input(labels: Tensor, n_samples: int) -> Tensor:
-    """The number of distinct values among each input's ``n_samples`` consecutive labels.
-
-    >>> distinct_per_input(torch.tensor([0, 0, 1, 2, 2, 2]), 3).tolist()
-    [2, 1]
-    """
-    if labels.ndim != 1 or len(labels) % n_samples:
-        raise ValueError(f"labels must be 1-d with a multiple of n_samples={n_samples} rows, "
-                         f"got shape {tuple(labels.shape)}")
-    rows = labels.view(-1, n_samples).sort(dim=1).values
-    return 1 + (rows[:, 1:] != rows[:, :-1]).sum(dim=1)
-
-
 def make_pairs(
     n: int, split: str = "train", seed: int = 0, *, size: int = 32, low: int = 8,
     augment: bool = False, progress: bool | None = None,
@@ -266,7 +253,7 @@ def latent_pairs(
             (σ ≈ 0.04 while codes spread ≈ 1.4 per dimension), so that a cINN trained on
             the posterior as it is memorises isolated training codes and its held-out NLL
             rises while it trains; widening the draw smooths the target density (see
-            :func:`n2nlib.experiments.semantic.latent_pairs`).
+            :func:`n2nlib.course.common.latent_pairs`).
         batch_size: images per expert call.
         progress: show progress bars.
 

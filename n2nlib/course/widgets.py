@@ -15,7 +15,7 @@ condition, and moving the temperature slider scales them towards the mode of :ma
 >>> fig = plot_conditional_samples(cinn, 1.5, 1.0, n=50, extent=(-3, 3, -3, 3))
 >>> len(fig.axes[0].collections)
 1
->>> from n2nlib.plots import close
+>>> from n2nlib.course.plots import close
 >>> close(fig)
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from n2nlib import plots
+from n2nlib.course import plots
 
 __all__ = ["plot_conditional_samples", "sample_explorer"]
 
@@ -55,13 +55,13 @@ def plot_conditional_samples(
     Arguments:
         model: a model with ``sample(c, temperature, generator=...)`` and a one-dimensional
             condition (a :class:`~n2nlib.flows.ConditionalINN` with ``cond_dim=1``, or an
-            :class:`~n2nlib.toy.MLPRegressor`).
+            :class:`~n2nlib.course.toy.MLPRegressor`).
         condition: the value of the condition.
         temperature: the standard deviation of the residual.
         n: number of samples.
         extent: ``(xmin, xmax, ymin, ymax)`` of the view.
         reference: ``log_prob(x, c)`` of the true conditional density, drawn underneath as
-            a heat map (e.g. :meth:`n2nlib.toy.RingModes.log_prob`).
+            a heat map (e.g. :meth:`n2nlib.course.toy.RingModes.log_prob`).
         seed: seed of the noise (the same for every call, so redraws are comparable).
         ax: draw into this axes instead of a new figure.
         title: the panel title (default: the condition and temperature).

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from n2nlib.experts._nets import check_images
+from n2nlib.nets.blocks import check_images
 
 __all__ = [
     "luminance",

@@ -41,7 +41,8 @@ import torch
 from torch import Tensor
 
 from n2nlib import metrics
-from n2nlib.cache import LatentPairs, encode_latents
+from n2nlib.cache import LatentPairs
+from n2nlib.encoding import encode_latents
 from n2nlib.experts.base import reconstruct as _reconstruct
 from n2nlib.experts.taps import LayerExpert
 
@@ -584,9 +585,9 @@ def cost_table(results: dict[str, Sequence[LayerRun]], experts: dict[str, Sequen
 
 def sample_sheet(inputs: Tensor, runs: Sequence[LayerRun], n_samples: int,
                  n_show: int | None = None) -> dict[str, Tensor]:
-    """Rows of pictures for :func:`n2nlib.plots.image_rows`, one row per depth and one block of
-    columns per input: the input ``x``, its ``n_samples`` cINN samples, the MLP's output, and a
-    blank separator.
+    """Rows of pictures for :func:`n2nlib.course.plots.image_rows`, one row per depth and one
+    block of columns per input: the input ``x``, its ``n_samples`` cINN samples, the MLP's output,
+    and a blank separator.
 
     Arguments:
         inputs: the held-out inputs whose samples the runs kept (``LayerRun.samples``, in the

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from n2nlib.experts._nets import ResBlock, check_images, model_device_dtype
 from n2nlib.experts.base import check_latent
+from n2nlib.nets.blocks import ResBlock, check_images, model_device_dtype
 
 __all__ = [
     "Autoencoder",

@@ -1,0 +1,181 @@
+"""What the zoo's expert-training loop minimises: the :class:`Objective` protocol and the
+objectives of the zoo's autoencoders (Eq. 14–17: pixel NLL with a learned scale, KL, a
+perceptual distance and an adaptive PatchGAN weight) and classifiers (cross-entropy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from n2nlib.nets.autoencoder import (
+    PatchDiscriminator,
+    adaptive_gan_weight,
+    discriminator_loss,
+    generator_loss,
+    vae_loss,
+)
+
+Batch = dict[str, Tensor]
+
+
+class Objective(Protocol):
+    """What :func:`fit_expert` minimises: ``objective(model, batch, step) -> (loss, logs)``.
+
+    An objective may also have a ``discriminator`` (an ``nn.Module``, trained by a second
+    optimizer) and ``discriminator_loss(batch, step) -> Tensor | None``, called after each
+    model step.
+    """
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]: ...
+
+
+class FeatureDistance(nn.Module):
+    """A perceptual distance from a frozen tapped network (LPIPS-style, without learned weights).
+
+    Features at each layer are unit-normalised over channels at every position; the distance
+    is the squared difference summed over channels, averaged over positions and over layers.
+    The paper uses VGG-16 features (weights from the internet); offline, the network can be
+    one of this project's own experts trained on the same data, e.g. the zoo's
+    ``shapes-segmenter-v1``.
+
+    Arguments:
+        network: a model with ``features_at(images, layers)`` (see
+            :class:`~n2nlib.nets.classifiers.Segmenter`); it should be frozen.
+        layers: the taps to compare.
+
+    >>> from n2nlib.nets.classifiers import Segmenter
+    >>> d = FeatureDistance(Segmenter(width=4), ["enc1", "enc2"])
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> d(x, x).tolist()
+    [0.0, 0.0]
+    """
+
+    def __init__(self, network: nn.Module, layers: list[str] | tuple[str, ...]) -> None:
+        super().__init__()
+        self.network = network
+        self.layers = list(layers)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        from n2nlib.experts.efficientnet import unit_feature_distance
+
+        return unit_feature_distance(self.network.features_at(a, self.layers),
+                                     self.network.features_at(b, self.layers), self.layers)
+
+
+@dataclass
+class AutoencoderObjective:
+    """Eq. (14) (+ optionally Eqs. 15–17): ``[nll + kl_weight·KL + λ·L_GAN] / n_pixels``.
+
+    Arguments:
+        kl_weight: weight of ``KL(q(z|y) ‖ N(0, I))`` (nats) against the summed pixel NLL.
+        pixel: ``"l1"`` or ``"l2"`` distance in Eq. (18).
+        perceptual: ``"efficientnet-lite0"`` (ImageNet features nobody here trained,
+            :class:`~n2nlib.experts.efficientnet.PerceptualDistance`), a zoo name (e.g.
+            ``"shapes-segmenter-v1"``) whose features give a :class:`FeatureDistance`, or
+            ``None``; the distance is added to the pixel distance.
+        perceptual_layers: the taps of that network to compare (block indices for
+            EfficientNet-Lite0).
+        perceptual_weight: the factor of the perceptual distance.
+        perceptual_scale: EfficientNet-Lite0 only: upsampling of the images before it.
+        gan_weight: 0 for no discriminator; else the factor on the adaptive weight ``λ``.
+        gan_start: the step at which the GAN loss switches on (the discriminator trains from
+            the start of it).
+        disc_width: channels of the PatchGAN's first layer.
+    """
+
+    kl_weight: float = 1e-2
+    pixel: str = "l1"
+    perceptual: str | None = None
+    perceptual_layers: tuple[str, ...] = ("enc1", "enc2", "enc3", "bottleneck")
+    perceptual_weight: float = 0.05
+    perceptual_scale: float = 1.0
+    gan_weight: float = 0.0
+    gan_start: int = 0
+    disc_width: int = 32
+    discriminator: nn.Module | None = None
+    _fake: Tensor | None = field(default=None, repr=False)
+    _distance: nn.Module | None = field(default=None, repr=False)
+
+    def setup(self, model: nn.Module) -> None:
+        """Create the PatchGAN (if ``gan_weight > 0``) and load the perceptual network."""
+        p = next(model.parameters())
+        if self.gan_weight > 0 and self.discriminator is None:
+            self.discriminator = PatchDiscriminator(model.channels, self.disc_width).to(
+                device=p.device, dtype=p.dtype)
+        if self.perceptual == "efficientnet-lite0" and self._distance is None:
+            from n2nlib.experts.efficientnet import PerceptualDistance
+
+            self._distance = PerceptualDistance(self.perceptual_layers,
+                                                scale=self.perceptual_scale).to(p.device)
+        elif self.perceptual is not None and self._distance is None:
+            from n2nlib import zoo
+
+            network = zoo.load(self.perceptual, device=p.device)
+            self._distance = FeatureDistance(network, self.perceptual_layers)
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        images = batch["image"]
+        recon, mean, logvar = model(images, sample=True)
+        extra = None
+        if self._distance is not None:
+            extra = self.perceptual_weight * self._distance(images, recon)
+        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
+                         self.pixel, extra)
+        loss = parts["loss"]
+        logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
+                "gamma": float(model.log_gamma.detach().exp())}
+        if extra is not None:
+            logs["perc"] = float(extra.detach().mean())
+        self._fake = None
+        if self.discriminator is not None and step >= self.gan_start:
+            self.discriminator.requires_grad_(False)
+            g_loss = generator_loss(self.discriminator(recon))
+            self.discriminator.requires_grad_(True)
+            weight = adaptive_gan_weight(parts["nll"], g_loss, model.last_layer)
+            loss = loss + self.gan_weight * weight * g_loss
+            logs["g"] = float(g_loss.detach())
+            logs["lambda"] = float(weight)
+            self._fake = recon.detach()
+        return loss / images[0].numel(), logs
+
+    def discriminator_loss(self, batch: Batch, step: int) -> Tensor | None:
+        """Eq. (15) for the discriminator, on the last reconstructions (None before the GAN)."""
+        if self.discriminator is None or self._fake is None:
+            return None
+        return discriminator_loss(self.discriminator(batch["image"]),
+                                  self.discriminator(self._fake))
+
+
+@dataclass
+class CrossEntropyObjective:
+    """Cross-entropy of a classifier (tensor logits) or a multi-head classifier (dict logits).
+
+    For dict outputs, ``batch[target]`` is ``(B, n_heads)`` with columns in the order of the
+    dict; the loss is the sum over heads. Per-pixel logits ``(B, C, H, W)`` with targets
+    ``(B, H, W)`` work as they are.
+
+    Arguments:
+        target: the key of the labels in the batch.
+        label_smoothing: passed to ``F.cross_entropy``.
+    """
+
+    target: str = "label"
+    label_smoothing: float = 0.0
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        out = model(batch["image"])
+        labels = batch[self.target]
+        if isinstance(out, dict):
+            losses, logs = [], {}
+            for j, (name, logits) in enumerate(out.items()):
+                losses.append(F.cross_entropy(logits, labels[:, j],
+                                              label_smoothing=self.label_smoothing))
+                logs[name] = float((logits.argmax(1) == labels[:, j]).float().mean())
+            return torch.stack(losses).sum(), logs
+        loss = F.cross_entropy(out, labels, label_smoothing=self.label_smoothing)
+        return loss, {"acc": float((out.argmax(1) == labels).float().mean())}
