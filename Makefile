@@ -8,8 +8,8 @@
 #
 # Overridable:
 #   PYTHON=python3.11            the interpreter that creates the venv (>= 3.10)
-#   TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
-#                                what pip installs for torch, before anything else; default is
+#   TORCH_SPEC="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cu128"
+#                                what pip installs for torch and torchvision, before anything else; default is
 #                                the pin in requirements/torch.txt (may also be set in the env)
 #   PYTEST_ARGS="-k cinn -x"     extra arguments for pytest
 #   N2N_FAST=0                   `make test` runs the reduced mode (N2N_FAST=1, as CI does)

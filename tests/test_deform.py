@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2.functional import horizontal_flip
 
 from n2nlib.course.deform import (
     DeformParams,
+    DeformTransform,
     RandomDeformation,
     deformation_grid,
-    hflip,
     identity_grid,
     random_deform,
     tps_coefficients,
@@ -58,15 +61,12 @@ def test_tps_moves_control_points_exactly_and_is_smooth_between():
     assert torch.allclose(tps_transform(q, p, coef)[0], q + shift, atol=1e-9)
 
 
-def test_flip_twice_is_identity_and_flip_matches_hflip():
+def test_flip_twice_is_identity_and_flip_matches_torchvision():
     d = RandomDeformation(flip_p=1.0, tps_strength=0.0, crop_scale=(1.0, 1.0))
     x = torch.rand(5, 3, 12, 12)
     once = d(x, seed=3)
-    assert torch.allclose(once, hflip(x), atol=1e-9)
+    assert torch.allclose(once, horizontal_flip(x), atol=1e-9)
     assert torch.allclose(d(once, seed=4), x, atol=1e-9)
-    assert torch.equal(hflip(hflip(x)), x)
-    with pytest.raises(TypeError):
-        hflip([1, 2, 3])
 
 
 def test_flip_moves_the_square_to_the_other_side():
@@ -209,3 +209,48 @@ def test_random_deformation_with_shuffled_patches_keeps_the_warp_draws():
     assert "shuffle_patches=4" in repr(both)
     with pytest.raises(ValueError, match="shuffle_patches"):
         RandomDeformation(shuffle_patches=-1)
+
+
+
+# -- as a torchvision transform -------------------------------------------------------------
+
+
+def _square_and_mask(b: int = 3, size: int = 16):
+    image = torch.zeros(b, 3, size, size)
+    image[:, :, 2:7, 3:9] = 1.0
+    mask = torch.zeros(b, size, size, dtype=torch.long)
+    mask[:, 2:7, 3:9] = 2
+    return tv_tensors.Image(image), tv_tensors.Mask(mask)
+
+
+def test_the_transform_moves_image_and_mask_together():
+    d = RandomDeformation(flip_p=0.5, tps_strength=0.2, crop_scale=(0.8, 1.2))
+    image, mask = _square_and_mask()
+    pipeline = v2.Compose([v2.ToDtype(torch.float64), d.as_transform(seed=0)])
+    out_image, out_mask = pipeline(image, mask)
+    assert isinstance(out_image, tv_tensors.Image) and isinstance(out_mask, tv_tensors.Mask)
+    assert out_mask.dtype == torch.long and out_mask.shape == mask.shape
+    assert set(out_mask.unique().tolist()) <= {0, 2}
+    # the same draws as the deformation's own apply, and the mask where the square went
+    params = d.sample(3, generator=torch.Generator().manual_seed(0))
+    expected = d.apply(image.as_subclass(torch.Tensor).double(), params)
+    torch.testing.assert_close(out_image.as_subclass(torch.Tensor), expected)
+    inside = out_mask.as_subclass(torch.Tensor) == 2
+    assert inside.any()
+    assert (expected[:, 0][inside] > 0.5).float().mean() > 0.95
+    assert not torch.equal(out_mask.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor))
+
+
+def test_the_transform_takes_one_image_and_refuses_what_it_cannot_do():
+    d = RandomDeformation(tps_strength=0.1)
+    one = torch.rand(3, 8, 8)
+    assert d.as_transform(seed=1)(one).shape == (3, 8, 8)
+    image, mask = _square_and_mask()
+    shuffling = RandomDeformation(shuffle_patches=4).as_transform(seed=0)
+    with pytest.raises(ValueError, match="mask cannot follow"):
+        shuffling(image, mask)
+    with pytest.raises(ValueError, match="one batch size"):
+        d.as_transform()(tv_tensors.Image(torch.rand(2, 3, 8, 8)),
+                         tv_tensors.Image(torch.rand(3, 3, 8, 8)))
+    with pytest.raises(TypeError, match="RandomDeformation"):
+        DeformTransform("not a deformation")

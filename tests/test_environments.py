@@ -141,10 +141,17 @@ def load_pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def torch_pin() -> str:
+PINNED = ("torch", "torchvision")
+"""Installed first and pinned by requirements/torch.txt (a matching pair of builds)."""
+
+
+def torch_pins() -> dict[str, str]:
+    """name -> requirement line of requirements/torch.txt (torch and torchvision)."""
     lines = shell_command_lines((ROOT / "requirements" / "torch.txt").read_text(encoding="utf-8"))
-    assert len(lines) == 1, f"requirements/torch.txt must hold one requirement, has {lines}"
-    return lines[0]
+    pins = {requirement_name(line): line for line in lines}
+    assert sorted(pins) == sorted(PINNED) and len(lines) == len(PINNED), (
+        f"requirements/torch.txt must pin exactly {PINNED}, has {lines}")
+    return pins
 
 
 # ------------------------------------------------------------------------ the helpers themselves
@@ -218,7 +225,7 @@ def test_environment_files_use_pyprojects_version_bounds():
     expected = pyproject_requirements(load_pyproject())
     for rel in ENV_FILES:
         for name, line in conda_env_requirements(load_yaml(rel)).items():
-            if name == "torch":
+            if name in PINNED:
                 continue
             got = Requirement(line).specifier
             want = Requirement(expected[name]).specifier
@@ -242,23 +249,22 @@ def test_binder_environment_matches_the_root_one():
 
 
 def test_torch_is_pinned_in_one_place_and_used_everywhere():
-    pin = torch_pin()
-    req = Requirement(pin)
-    assert normalize(req.name) == "torch"
-    specs = list(req.specifier)
-    assert len(specs) == 1 and specs[0].operator == "==", (
-        f"torch must be pinned with ==, got {pin!r}"
-    )
-    version = specs[0].version
-
-    for rel in ENV_FILES:
-        line = conda_env_requirements(load_yaml(rel))["torch"]
-        assert Requirement(line).specifier == req.specifier, f"{rel} has {line!r}, not {pin!r}"
-
-    # The library's own torch range admits the pinned version, so pip keeps it.
-    lib = Requirement(pyproject_requirements(load_pyproject())["torch"])
-    assert lib.specifier.contains(version), f"pyproject's {lib} excludes the pinned {version}"
-    assert pin in (ROOT / "README.md").read_text(encoding="utf-8"), "README must state the pin"
+    pins = torch_pins()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, pin in pins.items():
+        req = Requirement(pin)
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", (
+            f"{name} must be pinned with ==, got {pin!r}"
+        )
+        version = specs[0].version
+        for rel in ENV_FILES:
+            line = conda_env_requirements(load_yaml(rel))[name]
+            assert Requirement(line).specifier == req.specifier, f"{rel} has {line!r}, not {pin!r}"
+        # The library's own range admits the pinned version, so pip keeps it.
+        lib = Requirement(pyproject_requirements(load_pyproject())[name])
+        assert lib.specifier.contains(version), f"pyproject's {lib} excludes the pinned {version}"
+        assert pin in readme, f"README must state the pin {pin!r}"
 
 
 def test_binder_postbuild_installs_the_package():

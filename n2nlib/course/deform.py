@@ -23,7 +23,11 @@ centres at ``(2j + 1)/S - 1`` (``align_corners=False``), ``y`` downwards.
 
 Deformations are drawn per image from a :class:`torch.Generator`, so the same ``seed`` gives the
 same deformations whatever the chunk size; :class:`DeformParams` holds the drawn values and can
-be applied again to other images (e.g. to masks).
+be applied again to other images (e.g. to masks). :meth:`RandomDeformation.as_transform` makes it
+a ``torchvision.transforms.v2`` transform that moves images and ``tv_tensors.Mask`` label maps
+together. (torchvision has no thin-plate spline and draws one set of parameters per call, so a
+batch is either deformed alike or image by image in a loop, 3.5× slower than one grid here:
+``benchmarks/bench_deform_torchvision.py``.)
 
 >>> import torch
 >>> d = RandomDeformation(flip_p=0.5, tps_strength=0.1, crop_scale=(0.8, 1.0))
@@ -47,11 +51,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 __all__ = [
     "DeformParams",
     "RandomDeformation",
-    "hflip",
+    "DeformTransform",
     "tps_control_points",
     "tps_coefficients",
     "tps_transform",
@@ -62,23 +68,6 @@ __all__ = [
 ]
 
 _PADDING = ("border", "reflection", "zeros", "wrap")
-
-
-def hflip(images: Tensor) -> Tensor:
-    """Mirror images left–right (the last dimension).
-
-    Arguments:
-        images: ``(..., H, W)``.
-
-    Returns:
-        The mirrored tensor (a new one).
-
-    >>> hflip(torch.tensor([[1, 2, 3]])).tolist()
-    [[3, 2, 1]]
-    """
-    if not isinstance(images, Tensor) or images.ndim < 2:
-        raise TypeError(f"hflip takes a tensor (..., H, W), got {type(images).__name__}")
-    return images.flip(-1)
 
 
 def tps_control_points(n: int, margin: float = 0.0, *, dtype: torch.dtype | None = None
@@ -302,7 +291,8 @@ class RandomDeformation:
 
     >>> d = RandomDeformation(tps_strength=0.0, crop_scale=(1.0, 1.0), flip_p=1.0)
     >>> x = torch.rand(2, 3, 8, 8)
-    >>> bool(torch.allclose(d(x, seed=1), hflip(x), atol=1e-6))
+    >>> from torchvision.transforms.v2.functional import horizontal_flip
+    >>> bool(torch.allclose(d(x, seed=1), horizontal_flip(x), atol=1e-6))
     True
     """
 
@@ -345,6 +335,16 @@ class RandomDeformation:
                 f"tps_strength={self.tps_strength}, crop_scale={self.crop_scale}, "
                 f"padding_mode={self.padding_mode!r}"
                 + (f", shuffle_patches={self.shuffle_patches})" if self.shuffle_patches else ")"))
+
+    def as_transform(self, seed: int | None = None) -> DeformTransform:
+        """This deformation as a ``torchvision.transforms.v2`` transform (see
+        :class:`DeformTransform`): in a ``v2.Compose``, the images and masks of one sample get
+        the same draw.
+
+        Arguments:
+            seed: seed of the transform's own generator (default: torch's global one).
+        """
+        return DeformTransform(self, seed)
 
     def sample(self, n: int, seed: int | None = None, *,
                generator: torch.Generator | None = None) -> DeformParams:
@@ -432,6 +432,71 @@ class RandomDeformation:
         if self.shuffle_patches:
             out = shuffle_patches(out, self.shuffle_patches, generator=generator)
         return out
+
+
+class DeformTransform(v2.Transform):
+    """A :class:`RandomDeformation` as a ``torchvision.transforms.v2`` transform.
+
+    One call draws one deformation per image of the batch (``(B, C, H, W)``; one for
+    ``(C, H, W)``) and applies it to every input of the sample: images (``tv_tensors.Image`` or
+    plain tensors) are resampled bilinearly, ``tv_tensors.Mask`` label maps with nearest
+    neighbours, so an image and its mask stay aligned. Patch shuffling, if set, moves the
+    image's tiles only and is refused when a mask comes along.
+
+    Arguments:
+        deformation: the :class:`RandomDeformation` to draw from.
+        seed: seed of the transform's generator (default: torch's global one).
+
+    >>> d = RandomDeformation(tps_strength=0.2).as_transform(seed=0)
+    >>> image = tv_tensors.Image(torch.rand(2, 3, 8, 8))
+    >>> mask = tv_tensors.Mask((image[:, :1] > 0.5).long())
+    >>> out_image, out_mask = d(image, mask)
+    >>> type(out_mask).__name__, out_mask.dtype, tuple(out_image.shape)
+    ('Mask', torch.int64, (2, 3, 8, 8))
+    """
+
+    def __init__(self, deformation: RandomDeformation, seed: int | None = None) -> None:
+        super().__init__()
+        if not isinstance(deformation, RandomDeformation):
+            raise TypeError(f"deformation must be a RandomDeformation, got "
+                            f"{type(deformation).__name__}")
+        self.deformation = deformation
+        self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+
+    def make_params(self, flat_inputs: list) -> dict:
+        shapes = {tuple(x.shape[:-3]) for x in flat_inputs
+                  if isinstance(x, Tensor) and not isinstance(x, tv_tensors.Mask) and x.ndim >= 3}
+        if len(shapes) != 1 or len(next(iter(shapes))) > 1:
+            raise ValueError(f"DeformTransform needs images (C, H, W) or (B, C, H, W) of one "
+                             f"batch size, got leading shapes {sorted(shapes)}")
+        (lead,) = shapes
+        if self.deformation.shuffle_patches and any(isinstance(x, tv_tensors.Mask)
+                                                    for x in flat_inputs):
+            raise ValueError("shuffle_patches moves image tiles that a mask cannot follow")
+        params = self.deformation.sample(lead[0] if lead else 1, generator=self.generator)
+        return {"params": params, "batched": bool(lead)}
+
+    def transform(self, inpt, params: dict):
+        if not isinstance(inpt, Tensor) or isinstance(inpt, tv_tensors.BoundingBoxes):
+            return inpt
+        is_mask = isinstance(inpt, tv_tensors.Mask)
+        x = inpt.as_subclass(Tensor)
+        shape = x.shape
+        if is_mask:  # (H, W), (B, H, W), (1, H, W) or (B, 1, H, W) label maps
+            x = x.reshape(len(params["params"]), 1, *shape[-2:]).double()
+        elif not params["batched"]:
+            x = x[None]
+        out = self.deformation.apply(x if x.is_floating_point() else x.float(), params["params"],
+                                     mode="nearest" if is_mask else "bilinear")
+        if is_mask:
+            out = out.round().to(inpt.dtype).reshape(shape)
+        else:
+            if self.deformation.shuffle_patches:
+                out = shuffle_patches(out, self.deformation.shuffle_patches,
+                                      generator=self.generator)
+            out = out.to(inpt.dtype) if inpt.is_floating_point() else out
+            out = out if params["batched"] else out[0]
+        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
 
 def shuffle_patches(images: Tensor, patch: int, seed: int | None = None, *,

@@ -226,14 +226,12 @@ def image_grid(images: Tensor | np.ndarray, *, nrow: int = 8, ax=None, title: st
     if arr.ndim != 4 or arr.shape[1] not in (1, 3):
         raise ValueError(f"images must be (N, C, H, W) with C in (1, 3) or (N, H, W), "
                          f"got {arr.shape}")
-    n, c, h, w = arr.shape
+    from torchvision.utils import make_grid
+
+    n, c = arr.shape[:2]
     ncol = min(nrow, n)
-    rows = -(-n // ncol)
-    canvas = np.ones((rows * (h + pad) + pad, ncol * (w + pad) + pad, c), dtype=np.float32)
-    for i in range(n):
-        r, k = divmod(i, ncol)
-        y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
-        canvas[y0 : y0 + h, x0 : x0 + w] = np.clip(arr[i].transpose(1, 2, 0), 0, 1)
+    tiles = torch.from_numpy(np.clip(arr, 0, 1).astype(np.float32))
+    canvas = make_grid(tiles, nrow=ncol, padding=pad, pad_value=1.0).permute(1, 2, 0).numpy()
     if ax is None:
         fig, (ax,) = new_figure(size=min(8.0, 0.5 + 0.9 * ncol))
     fig = ax.figure
