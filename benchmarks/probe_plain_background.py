@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from n2nlib import zoo
-from n2nlib.data.shapes import FACTORS, _plain_backgrounds, render_shapes_full, sample_factors
+from n2nlib.data.factors import FACTORS, sample_factors
+from n2nlib.data.render import _plain_backgrounds, render_shapes_full
 from n2nlib.nets.generator import KNOWN_NOISE
 
 

@@ -9,24 +9,19 @@ import pytest
 import torch
 
 from n2nlib.data import factors as F
-from n2nlib.data.photos import PHOTO_NAMES, TEST_PHOTOS, TRAIN_PHOTOS
-from n2nlib.data.shapes import (
-    FACTOR_NAMES,
-    FACTORS,
+from n2nlib.data.captions import (
     GENERIC_NOUNS,
     NOUN_PHRASES,
     POSITION_LABELS,
     SYNONYMS,
     TEMPLATES,
-    ShapesDataset,
     caption,
-    factor_names,
     make_captions,
-    make_factors,
-    render_shapes,
-    render_shapes_full,
-    sample_factors,
 )
+from n2nlib.data.factors import FACTOR_NAMES, FACTORS, factor_names, make_factors, sample_factors
+from n2nlib.data.photos import PHOTO_NAMES, TEST_PHOTOS, TRAIN_PHOTOS
+from n2nlib.data.render import render_shapes, render_shapes_full
+from n2nlib.data.shapes import ShapesDataset
 
 torch.set_num_threads(1)
 
@@ -367,7 +362,8 @@ def test_geometry_constants_are_sane():
 
 
 def test_the_drawable_world_has_larger_shapes_and_low_detail_photos():
-    from n2nlib.data.shapes import WORLDS, low_detail, render_shapes_full, sample_factors
+    from n2nlib.data.factors import WORLDS, sample_factors
+    from n2nlib.data.render import low_detail, render_shapes_full
 
     factors = sample_factors(200, 3, split="test", background="mixed")
     v1 = render_shapes_full(factors, 32, 3, "test")

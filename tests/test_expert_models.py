@@ -305,7 +305,8 @@ def test_flip_augmentation_negates_the_generators_known_centre():
     """The generator's known noise must follow the flip. Its column 0 is the horizontal
     centre x mapped through the data's CDF and the inverse normal CDF; positions are
     symmetric in distribution, so the value of the mirrored centre 32 − x is −value."""
-    from n2nlib.data.shapes import render_shapes_full, sample_factors
+    from n2nlib.data.factors import sample_factors
+    from n2nlib.data.render import render_shapes_full
     from n2nlib.nets.generator import known_noise
 
     n = 2000

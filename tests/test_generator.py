@@ -122,7 +122,8 @@ def test_as_expert_freezes_it():
 
 
 def test_objective_trains_the_conditional_vae():
-    from n2nlib.data.shapes import render_shapes_full, sample_factors
+    from n2nlib.data.factors import sample_factors
+    from n2nlib.data.render import render_shapes_full
     from n2nlib.zoo.training import fit_expert
 
     torch.set_num_threads(1)

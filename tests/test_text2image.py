@@ -14,7 +14,7 @@ import torch
 
 from n2nlib import ConditionalINN, zoo
 from n2nlib.course import text2image as t2i
-from n2nlib.data.shapes import FACTOR_NAMES, FACTORS
+from n2nlib.data.factors import FACTOR_NAMES, FACTORS
 from n2nlib.experts import as_expert
 from n2nlib.nets.classifiers import AttributeClassifier
 from n2nlib.nets.dequant import DequantizationVAE, DequantizedGenerator

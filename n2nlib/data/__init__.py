@@ -17,7 +17,9 @@ torch.Size([4, 3, 32, 32])
 
 from __future__ import annotations
 
+from n2nlib.data.captions import Caption, caption, make_captions
 from n2nlib.data.digits import Digits, load_digits
+from n2nlib.data.factors import FACTOR_NAMES, FACTORS, factor_names, make_factors, sample_factors
 from n2nlib.data.folder import ImageFolder, load_image
 from n2nlib.data.photos import (
     PHOTO_NAMES,
@@ -27,20 +29,8 @@ from n2nlib.data.photos import (
     PhotoCrops,
     random_crops,
 )
-from n2nlib.data.shapes import (
-    FACTOR_NAMES,
-    FACTORS,
-    Caption,
-    ShapesDataset,
-    ShapesRender,
-    caption,
-    factor_names,
-    make_captions,
-    make_factors,
-    render_shapes,
-    render_shapes_full,
-    sample_factors,
-)
+from n2nlib.data.render import ShapesRender, render_shapes, render_shapes_full
+from n2nlib.data.shapes import ShapesDataset
 
 __all__ = [
     "FACTORS",

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from n2nlib.data.captions import Caption, caption
-from n2nlib.data.shapes import FACTOR_NAMES, FACTORS, sample_factors
+from n2nlib.data.factors import FACTOR_NAMES, FACTORS, sample_factors
 
 __all__ = [
     "HELD_OUT_PAIRS",
@@ -123,7 +123,7 @@ def caption_factors(
     always: Sequence[str] = (),
     novel: float = 0.5,
 ) -> list[Caption]:
-    """Sentences for factor rows with :func:`n2nlib.data.shapes.caption`, stating a random
+    """Sentences for factor rows with :func:`n2nlib.data.captions.caption`, stating a random
     subset of the factors (:func:`sample_mentions`).
 
     Arguments:
@@ -138,7 +138,7 @@ def caption_factors(
         novel: see ``split``.
 
     Returns:
-        One :class:`~n2nlib.data.shapes.Caption` per row.
+        One :class:`~n2nlib.data.captions.Caption` per row.
     """
     factors = torch.as_tensor(factors).long().cpu()
     gen = _rng(rng)

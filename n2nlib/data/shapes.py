@@ -38,7 +38,11 @@ default is still ``"v1"`` while the notebooks move.
 one set with ``exclude_pairs`` and keep only them in another with ``only_pairs``. Captions of the
 test split may use templates and synonyms never used for train captions (see :func:`caption`).
 
->>> from n2nlib.data.shapes import ShapesDataset, make_factors, render_shapes
+The factors live in :mod:`n2nlib.data.factors`, the drawing in :mod:`n2nlib.data.render`, the
+captions in :mod:`n2nlib.data.captions`; this module holds :class:`ShapesDataset`, and
+:mod:`n2nlib.data` exports the names a user needs.
+
+>>> from n2nlib.data import ShapesDataset, make_factors, render_shapes
 >>> data = ShapesDataset(16, split="train", seed=0)
 >>> data.images.shape, data.masks.shape, data.factors.shape
 (torch.Size([16, 3, 32, 32]), torch.Size([16, 32, 32]), torch.Size([16, 5]))
@@ -61,67 +65,25 @@ from n2nlib.data._common import (
     check_split,
 )
 from n2nlib.data.captions import (
-    GENERIC_NOUNS,
-    NOUN_PHRASES,
-    POSITION_LABELS,
-    SYNONYMS,
-    TEMPLATES,
-    Caption,
-    Template,
-    caption,
     make_captions,
 )
 from n2nlib.data.factors import (
-    COLOR_RGB,
     DEFAULT_WORLD,
     FACTOR_NAMES,
     FACTORS,
     MAX_SIZE,
     MIN_SIZE,
-    SIZE_RANGES,
     WORLDS,
-    World,
     _as_factor_tensor,
     _pair_set,
     factor_names,
-    make_factors,
     sample_factors,
 )
 from n2nlib.data.render import (
-    ShapesRender,
-    low_detail,
-    render_shapes,
     render_shapes_full,
 )
 
-__all__ = [
-    "FACTORS",
-    "FACTOR_NAMES",
-    "COLOR_RGB",
-    "SIZE_RANGES",
-    "MIN_SIZE",
-    "MAX_SIZE",
-    "World",
-    "WORLDS",
-    "DEFAULT_WORLD",
-    "low_detail",
-    "make_factors",
-    "sample_factors",
-    "factor_names",
-    "render_shapes",
-    "ShapesRender",
-    "render_shapes_full",
-    "Caption",
-    "Template",
-    "TEMPLATES",
-    "NOUN_PHRASES",
-    "SYNONYMS",
-    "POSITION_LABELS",
-    "GENERIC_NOUNS",
-    "caption",
-    "make_captions",
-    "ShapesDataset",
-]
+__all__ = ["ShapesDataset"]
 
 
 class ShapesDataset(Dataset):

@@ -8,11 +8,13 @@ torch.Size([2, 16, 8, 8])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from n2nlib._batched import batched
 from n2nlib.experts.base import CallableExpert
 
 __all__ = [
@@ -145,6 +147,55 @@ class ResBlock(nn.Module):
         h = torch.relu(self.bn1(self.conv1(x)))
         h = self.bn2(self.conv2(h))
         return torch.relu(h + self.shortcut(x))
+
+
+def argmax_in_eval(model: nn.Module, images: Tensor, batch_size: int) -> Any:
+    """The argmax over dimension 1 of ``model(images)`` (of each entry, when the model returns a
+    dict of logits): in eval mode, without gradients, ``batch_size`` images at a time, on the
+    CPU. The model's training mode is restored afterwards.
+
+    >>> net = nn.Conv2d(3, 4, 1)
+    >>> argmax_in_eval(net, torch.rand(5, 3, 2, 2), batch_size=2).shape
+    torch.Size([5, 2, 2])
+    """
+    def labels(batch: Tensor) -> Any:
+        out = model(batch)
+        if isinstance(out, dict):
+            return {name: logits.argmax(dim=1) for name, logits in out.items()}
+        return out.argmax(dim=1)
+
+    was_training = model.training
+    model.eval()
+    try:
+        if len(images) == 0:  # batched() refuses empty inputs; the model knows its output shape
+            with torch.no_grad():
+                out = labels(images)
+            return {k: v.cpu() for k, v in out.items()} if isinstance(out, dict) else out.cpu()
+        return batched(labels, images, batch_size=batch_size)
+    finally:
+        model.train(was_training)
+
+
+def run_steps(steps: Sequence[tuple[str, Callable[[dict[str, Tensor]], Tensor]]],
+              until: str) -> dict[str, Tensor]:
+    """Run named layers in order, each reading the earlier outputs, and stop after ``until``.
+
+    Arguments:
+        steps: ``(name, fn)`` pairs; ``fn(outputs so far) -> this layer's output``.
+        until: the last name to compute.
+
+    Returns:
+        ``{name: output}`` of every layer up to ``until``.
+
+    >>> run_steps([("a", lambda o: torch.ones(1)), ("b", lambda o: o["a"] + 1)], "a")
+    {'a': tensor([1.])}
+    """
+    out: dict[str, Tensor] = {}
+    for name, fn in steps:
+        out[name] = fn(out)
+        if name == until:
+            break
+    return out
 
 
 class TappedMixin:

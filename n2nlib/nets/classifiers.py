@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from n2nlib.nets.blocks import ResBlock, TappedMixin, check_images, conv_bn_relu
+from n2nlib.nets.blocks import (
+    ResBlock,
+    TappedMixin,
+    argmax_in_eval,
+    check_images,
+    conv_bn_relu,
+    run_steps,
+)
 from n2nlib.nets.blocks import model_device_dtype as _device_dtype
 
 __all__ = ["AttributeClassifier", "Segmenter", "DigitsClassifier", "shapes_factor_values"]
@@ -118,15 +125,7 @@ class AttributeClassifier(nn.Module):
             images: ``(B, C, S, S)`` in [0, 1].
             batch_size: images per forward pass.
         """
-        was_training = self.training
-        self.eval()
-        out: dict[str, list[Tensor]] = {name: [] for name in self.factors}
-        with torch.no_grad():
-            for i in range(0, max(len(images), 1), batch_size):
-                for name, logits in self(images[i : i + batch_size]).items():
-                    out[name].append(logits.argmax(dim=1).cpu())
-        self.train(was_training)
-        return {name: torch.cat(chunks) for name, chunks in out.items()}
+        return argmax_in_eval(self, images, batch_size)
 
     def predict_factors(self, images: Tensor, batch_size: int = 512) -> Tensor:
         """Predicted labels as one LongTensor ``(B, n_factors)``, columns in factor order."""
@@ -193,26 +192,19 @@ class Segmenter(TappedMixin, nn.Module):
         return len(self.classes)
 
     def _run(self, images: Tensor, until: str = "logits") -> dict[str, Tensor]:
-        out: dict[str, Tensor] = {}
-
         def up(x: Tensor) -> Tensor:
             return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
-        steps = (
-            ("enc1", lambda: self.enc1(images)),
-            ("enc2", lambda: self.enc2(out["enc1"])),
-            ("enc3", lambda: self.enc3(out["enc2"])),
-            ("bottleneck", lambda: self.bottleneck(out["enc3"])),
-            ("dec3", lambda: self.dec3(torch.cat([up(out["bottleneck"]), out["enc3"]], 1))),
-            ("dec2", lambda: self.dec2(torch.cat([up(out["dec3"]), out["enc2"]], 1))),
-            ("dec1", lambda: self.dec1(torch.cat([up(out["dec2"]), out["enc1"]], 1))),
-            ("logits", lambda: self.head(out["dec1"])),
-        )
-        for name, fn in steps:
-            out[name] = fn()
-            if name == until:
-                break
-        return out
+        return run_steps((
+            ("enc1", lambda o: self.enc1(images)),
+            ("enc2", lambda o: self.enc2(o["enc1"])),
+            ("enc3", lambda o: self.enc3(o["enc2"])),
+            ("bottleneck", lambda o: self.bottleneck(o["enc3"])),
+            ("dec3", lambda o: self.dec3(torch.cat([up(o["bottleneck"]), o["enc3"]], 1))),
+            ("dec2", lambda o: self.dec2(torch.cat([up(o["dec3"]), o["enc2"]], 1))),
+            ("dec1", lambda o: self.dec1(torch.cat([up(o["dec2"]), o["enc1"]], 1))),
+            ("logits", lambda o: self.head(o["dec1"])),
+        ), until)
 
     def forward(self, images: Tensor) -> Tensor:
         """Per-pixel logits ``(B, n_classes, S, S)``."""
@@ -224,15 +216,7 @@ class Segmenter(TappedMixin, nn.Module):
 
     def predict_masks(self, images: Tensor, batch_size: int = 512) -> Tensor:
         """Predicted masks ``(B, S, S)`` (long: 0 background, ``k + 1`` shape ``k``), no grad."""
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            masks = [
-                self(images[i : i + batch_size]).argmax(dim=1).cpu()
-                for i in range(0, max(len(images), 1), batch_size)
-            ]
-        self.train(was_training)
-        return torch.cat(masks)
+        return argmax_in_eval(self, images, batch_size)
 
 
 class DigitsClassifier(TappedMixin, nn.Module):
@@ -284,19 +268,13 @@ class DigitsClassifier(TappedMixin, nn.Module):
         self.head = nn.Linear(hidden, n_classes)
 
     def _run(self, images: Tensor, until: str = "logits") -> dict[str, Tensor]:
-        out: dict[str, Tensor] = {}
-        steps = (
-            ("conv1", lambda: self.conv1(images)),
-            ("conv2", lambda: self.conv2(out["conv1"])),
-            ("conv3", lambda: self.conv3(out["conv2"])),
-            ("fc", lambda: self.fc(out["conv3"].flatten(1))),
-            ("logits", lambda: self.head(self.dropout(out["fc"]))),
-        )
-        for name, fn in steps:
-            out[name] = fn()
-            if name == until:
-                break
-        return out
+        return run_steps((
+            ("conv1", lambda o: self.conv1(images)),
+            ("conv2", lambda o: self.conv2(o["conv1"])),
+            ("conv3", lambda o: self.conv3(o["conv2"])),
+            ("fc", lambda o: self.fc(o["conv3"].flatten(1))),
+            ("logits", lambda o: self.head(self.dropout(o["fc"]))),
+        ), until)
 
     def forward(self, images: Tensor) -> Tensor:
         """Class logits ``(B, n_classes)``."""
@@ -308,12 +286,4 @@ class DigitsClassifier(TappedMixin, nn.Module):
 
     def predict(self, images: Tensor, batch_size: int = 1024) -> Tensor:
         """Predicted classes, LongTensor ``(B,)``, in eval mode, no grad."""
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            labels = [
-                self(images[i : i + batch_size]).argmax(dim=1).cpu()
-                for i in range(0, max(len(images), 1), batch_size)
-            ]
-        self.train(was_training)
-        return torch.cat(labels)
+        return argmax_in_eval(self, images, batch_size)

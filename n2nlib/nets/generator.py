@@ -78,7 +78,7 @@ __all__ = [
 
 
 def _shape_color_values() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from n2nlib.data.shapes import FACTORS
+    from n2nlib.data.factors import FACTORS
 
     return FACTORS["shape"], FACTORS["color"]
 
@@ -110,7 +110,7 @@ def known_noise(
 
     Each parameter is replaced by its rank (ties broken at random), mapped to ``(0, 1)`` and
     through the inverse normal CDF: the shape's centre ``x`` and ``y`` and its radius (from
-    :func:`~n2nlib.data.shapes.render_shapes_full`), the colour jitter (the rendered RGB minus
+    :func:`~n2nlib.data.render.render_shapes_full`), the colour jitter (the rendered RGB minus
     the colour's base RGB), and the background (every plain image below every photo one, in
     random order inside each group).
 
@@ -121,7 +121,7 @@ def known_noise(
         factors: ``(N, 5)`` factor labels.
         generator: for the random tie-breaking of the background.
 
-    >>> from n2nlib.data.shapes import render_shapes_full, sample_factors
+    >>> from n2nlib.data import render_shapes_full, sample_factors
     >>> f = sample_factors(500, 0, background="mixed")
     >>> r = render_shapes_full(f)
     >>> z = known_noise(r.centers, r.radii, r.colors, f)
@@ -129,7 +129,7 @@ def known_noise(
     >>> z.shape, bool(z.mean(0).abs().max() < 0.05), bool(z[~photo, 6].max() < z[photo, 6].min())
     (torch.Size([500, 7]), True, True)
     """
-    from n2nlib.data.shapes import COLOR_RGB, FACTORS
+    from n2nlib.data.factors import COLOR_RGB, FACTORS
 
     n = len(radii)
     if n < 2:

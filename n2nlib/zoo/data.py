@@ -127,7 +127,8 @@ def shapes_data(n: int, seed: int, split: str = "train", augment_photos: float =
     (composited with the renderer's own coverage and colour, so labels and masks still hold;
     in a world of low-detail photos the jittered crop is made low-detail too)."""
     from n2nlib.data import random_crops, render_shapes_full, sample_factors
-    from n2nlib.data.shapes import WORLDS, low_detail
+    from n2nlib.data.factors import WORLDS
+    from n2nlib.data.render import low_detail
 
     factors = sample_factors(n, seed, split=split, background="mixed")
     render = render_shapes_full(factors, 32, seed, split, world=world)

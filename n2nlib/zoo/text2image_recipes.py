@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from n2nlib import settings
+from n2nlib.data.factors import FACTOR_NAMES, FACTORS, sample_factors
 from n2nlib.data.prompts import HELD_OUT_PAIRS, MENTION_PROBS, AttributeCaptioner, make_prompts
-from n2nlib.data.shapes import FACTOR_NAMES, FACTORS, sample_factors
 from n2nlib.experts.biggan import truncated_noise
 from n2nlib.flows import GroupedCINN
 from n2nlib.metrics.text import T2IScores, prompt_scores, summarize_scores
@@ -233,7 +233,7 @@ def _card_quality(scores: Mapping[str, T2IScores]) -> dict[str, float]:
 
 
 def _generator_data(n: int, seed: int) -> dict[str, Tensor]:
-    from n2nlib.data.shapes import render_shapes_full
+    from n2nlib.data.render import render_shapes_full
     from n2nlib.nets.generator import known_noise
 
     factors = sample_factors(n, seed, split="train", background="mixed")
