@@ -113,3 +113,14 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(*args, **kwargs)
+
+
+def static_widgets() -> bool:
+    """Whether widgets should also leave a static picture of their first state
+    (``N2N_STATIC_WIDGETS``, set by ``scripts/run_notebooks.py``).
+
+    A widget is saved in a notebook without the state of its output area, so a static viewer
+    (GitHub, nbviewer, a fresh untrusted copy) shows only its text form. In a saved run the
+    course's widgets therefore also display an ordinary figure of what they first drew.
+    """
+    return os.environ.get("N2N_STATIC_WIDGETS", "").strip().lower() in _TRUE - {""}

@@ -116,6 +116,7 @@ def run_one(path: Path, *, timeout: int, save: bool, kernel: str) -> tuple[float
     probe = nb.cells.pop()
     peak = max(monitor.peak_rss / 2**20, _peak_from(probe))
     final_bar_states(nb)
+    describe_widgets(nb)
     shrink_images(nb)
     if save:
         nbformat.write(nb, path)
@@ -152,6 +153,25 @@ def final_bar_states(nb) -> None:
         if "outputs" in cell:
             cell["outputs"] = [out for out in merged
                                if out.get("output_type") != "stream" or out["text"].strip()]
+
+
+WIDGET_NOTE = ("[an interactive widget: run this notebook in Jupyter to use it; the picture "
+               "above shows what it first drew]")
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def describe_widgets(nb) -> int:
+    """Give every widget output a readable text form: a static viewer shows ``text/plain``,
+    which for a widget is its constructor ("interactive(children=(FloatSlider(...") — replaced
+    by :data:`WIDGET_NOTE`. Returns how many were replaced."""
+    count = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if _WIDGET_VIEW in data:
+                data["text/plain"] = WIDGET_NOTE
+                count += 1
+    return count
 
 
 def shrink_images(nb, colors: int = 256) -> int:
@@ -211,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     # the kernel inherits this process's environment
     os.environ["N2N_FAST"] = "1" if args.fast else "0"
     os.environ["N2N_TEXT_BARS"] = "1"  # saved bars show their final state on any viewer
+    os.environ["N2N_STATIC_WIDGETS"] = "1"  # widgets leave a static picture of their first state
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     if not paths:

@@ -123,6 +123,17 @@ def test_offline_name_gives_a_clear_message(monkeypatch, tmp_path):
     with pytest.raises(bg.BigGANUnavailable, match="switched off") as info:
         bg.load_biggan("biggan-deep-128")
     assert "save_biggan" in str(info.value) and not called
+    assert "HF_HUB_OFFLINE is set" in str(info.value) and "N2N_OFFLINE" not in str(info.value)
+
+
+def test_a_refused_download_says_the_caller_refused_it(monkeypatch, tmp_path):
+    # notebook 06 asks with allow_download=False: the message must not blame a variable
+    monkeypatch.setenv("PYTORCH_PRETRAINED_BIGGAN_CACHE", str(tmp_path))
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "N2N_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(bg.BigGANUnavailable, match="allow_download=False") as info:
+        bg.load_biggan("biggan-deep-128", allow_download=False)
+    assert "OFFLINE" not in str(info.value)
 
 
 def test_unreachable_server_gives_a_clear_message(monkeypatch, tmp_path):

@@ -108,3 +108,29 @@ def test_saved_figures_are_stored_with_a_palette_when_that_is_smaller():
     diff = np.abs(np.asarray(before.convert("RGB"), dtype=float)
                   - np.asarray(after.convert("RGB"), dtype=float))
     assert diff.mean() < 8  # the same picture, up to the palette
+
+
+def test_a_saved_run_leaves_a_static_picture_beside_each_widget(tmp_path, monkeypatch):
+    # a real kernel runs a notebook with a slider widget, the way scripts/run_notebooks.py does
+    runner = _runner()
+    monkeypatch.setenv("N2N_STATIC_WIDGETS", "1")
+    monkeypatch.setenv("N2N_TEXT_BARS", "1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import torch\n"
+        "from n2nlib import ConditionalINN\n"
+        "from n2nlib.course import widgets\n"
+        "torch.manual_seed(0)\n"
+        "cinn = ConditionalINN(dim=2, cond_dim=1, n_blocks=2, hidden_dim=8)\n"
+        "widgets.sample_explorer(cinn, condition_range=(1.0, 2.0, 0.5), n=20,\n"
+        "                        extent=(-3, 3, -3, 3))"))
+    path = tmp_path / "widget.ipynb"
+    nbformat.write(nb, path)
+    runner.run_one(path, timeout=120, save=True, kernel="python3")
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    kinds = [sorted(o.get("data", {})) for o in outputs]
+    picture = next(i for i, k in enumerate(kinds) if "image/png" in k)
+    widget = next(i for i, k in enumerate(kinds) if runner._WIDGET_VIEW in k)
+    assert picture < widget
+    assert outputs[widget]["data"]["text/plain"] == runner.WIDGET_NOTE
+    assert "interactive(children" not in path.read_text()

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from n2nlib import settings
+from n2nlib.data.factors import FACTOR_NAMES
 from n2nlib.data.prompts import (  # noqa: F401  (the notebook's names, gathered here)
     ALL_STATED,
     HELD_OUT_PAIRS,
@@ -29,7 +31,6 @@ from n2nlib.data.prompts import (  # noqa: F401  (the notebook's names, gathered
     make_prompts,
     sample_mentions,
 )
-from n2nlib.data.shapes import FACTOR_NAMES
 from n2nlib.metrics.text import T2IScores, generate_for_prompts, summarize_scores  # noqa: F401
 from n2nlib.metrics.text import prompt_scores as evaluate  # noqa: F401
 from n2nlib.net2net import Net2Net
@@ -141,7 +142,7 @@ def residual_controls(
         seed: seed of the draws.
 
     Returns:
-        ``{factor: fraction}`` for every factor of :data:`n2nlib.data.shapes.FACTOR_NAMES`.
+        ``{factor: fraction}`` for every factor of :data:`n2nlib.data.factors.FACTOR_NAMES`.
     """
     prompts = list(prompts)
     if len(prompts) < 2:
@@ -210,24 +211,42 @@ def text_to_image_widget(
     n_samples: int = 8,
     seed: int = 0,
 ) -> Any:
-    """An ipywidgets demo: a text box and a temperature slider redraw a grid of samples.
+    """An ipywidgets demo: type a sentence, press **Generate** (or Enter), and see
+    ``n_samples`` images; the temperature slider redraws with the same residuals, scaled.
 
     Arguments:
-        translator: a text-to-image :class:`~n2nlib.Net2Net`.
+        translator: a text-to-image :class:`~n2nlib.Net2Net` (e.g. ``zoo.load("sbert-to-shapes")``).
         prompt: the initial sentence.
         n_samples: images per redraw.
         seed: the residual draws are fixed, so the slider only rescales them.
 
     Returns:
-        The widget (display it as the last expression of a cell).
+        The widget (display it as the last expression of a cell). In a saved run
+        (:func:`n2nlib.settings.static_widgets`) a static figure of the first prompt is
+        displayed first, for readers without a kernel.
     """
     import ipywidgets as widgets
     from IPython.display import display
 
     from n2nlib.course import plots
 
+    def draw(sentence: str, temperature: float) -> Any:
+        gen = torch.Generator().manual_seed(seed)
+        images = translator.translate([sentence], n_samples=n_samples,
+                                      temperature=float(temperature), generator=gen)
+        # 1.25 in per image at the course's 80 dpi: 100 screen pixels per 32-pixel image
+        return plots.image_rows({f"T = {temperature:.1f}": images.cpu()}, title=sentence,
+                                cell=1.25)
+
+    if settings.static_widgets():
+        fig = draw(prompt, 1.0)
+        display(fig)
+        plots.close(fig)
+
     text = widgets.Text(value=prompt, description="prompt", layout={"width": "60%"},
                         continuous_update=False)
+    button = widgets.Button(description="Generate", button_style="primary",
+                            tooltip="draw new images for the sentence (Enter works too)")
     temp = widgets.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.1, description="temperature",
                                continuous_update=False)
     out = widgets.Output()
@@ -236,16 +255,14 @@ def text_to_image_widget(
         with out:
             out.clear_output(wait=True)
             if not text.value.strip():
-                print("type a sentence")
+                print("type a sentence, then press Generate")
                 return
-            gen = torch.Generator().manual_seed(seed)
-            images = translator.translate([text.value], n_samples=n_samples,
-                                          temperature=float(temp.value), generator=gen)
-            fig = plots.image_grid(images.cpu(), nrow=n_samples, title=text.value)
+            fig = draw(text.value, temp.value)
             display(fig)
             plots.close(fig)
 
     text.observe(redraw, names="value")
     temp.observe(redraw, names="value")
+    button.on_click(redraw)
     redraw()
-    return widgets.VBox([text, temp, out])
+    return widgets.VBox([widgets.HBox([text, button]), temp, out])

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from n2nlib import settings
 from n2nlib.course import plots
 
 __all__ = ["plot_conditional_samples", "sample_explorer"]
@@ -107,13 +108,22 @@ def sample_explorer(
 
     Returns:
         An ``ipywidgets.interactive`` widget: make it the last expression of a cell (or pass
-        it to ``display``) to show it.
+        it to ``display``) to show it. In a saved run (:func:`n2nlib.settings.static_widgets`)
+        a static figure of the sliders' first state is displayed first, for readers without a
+        kernel.
     """
     import ipywidgets
     from IPython.display import display
 
     lo, hi, step = condition_range
     t_lo, t_hi, t_step = temperature_range
+    start = (round((lo + hi) / 2 / step) * step, min(max(1.0, t_lo), t_hi))
+    if settings.static_widgets():
+        fig = plot_conditional_samples(model, *start, n=n, extent=extent, reference=reference,
+                                       seed=seed, title=f"static picture: c = {start[0]:.2f}, "
+                                                        f"T = {start[1]:.2f}")
+        display(fig)
+        plots.close(fig)
 
     def redraw(condition: float, temperature: float) -> None:
         fig = plot_conditional_samples(model, condition, temperature, n=n, extent=extent,
@@ -123,8 +133,8 @@ def sample_explorer(
 
     return ipywidgets.interactive(
         redraw,
-        condition=ipywidgets.FloatSlider(value=round((lo + hi) / 2 / step) * step, min=lo,
-                                         max=hi, step=step, description="condition"),
-        temperature=ipywidgets.FloatSlider(value=min(max(1.0, t_lo), t_hi), min=t_lo, max=t_hi,
-                                           step=t_step, description="temperature"),
+        condition=ipywidgets.FloatSlider(value=start[0], min=lo, max=hi, step=step,
+                                         description="condition"),
+        temperature=ipywidgets.FloatSlider(value=start[1], min=t_lo, max=t_hi, step=t_step,
+                                           description="temperature"),
     )

@@ -218,6 +218,7 @@ def load_biggan(
     import logging
 
     source = biggan_source(name_or_dir)
+    told = allow_download is not None  # the caller decided, not the environment
     if allow_download is None:
         allow_download = not _offline()
     if _is_folder_source(source):
@@ -234,7 +235,10 @@ def load_biggan(
         if not biggan_available(source):
             why = None
             if not allow_download:
-                why = "downloads are switched off (HF_HUB_OFFLINE / N2N_OFFLINE is set)"
+                set_vars = [v for v in _OFFLINE_VARS
+                            if os.environ.get(v, "").strip().lower() in _TRUE]
+                why = ("the caller asked not to download them (allow_download=False)" if told
+                       else f"downloads are switched off ({', '.join(set_vars)} is set)")
             elif not _reachable(_archive_urls(source)[0]):
                 why = "the download server cannot be reached (no network?)"
             if why is not None:
