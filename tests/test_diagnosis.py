@@ -218,10 +218,16 @@ def test_diagnose_layer_trains_both_translators_and_measures_them(tiny_digits):
     assert run.samples["cinn"].shape == run.samples["mlp"].shape == (6, 1, 8, 8)
     mlp_outputs = run.mlp.translate(test[[0, 3]], n_samples=3)  # deterministic: same again
     torch.testing.assert_close(run.samples["mlp"], mlp_outputs.clamp(0, 1))
-    rows = dg.sample_sheet(test[[0, 3]], [run], n_samples=3)
-    assert list(rows) == ["conv2"] and rows["conv2"].shape == (2 * 6 - 1, 1, 8, 8)
-    assert torch.equal(rows["conv2"][6], test[3])  # the second shown input starts block 2
-    assert torch.equal(rows["conv2"][4], run.samples["mlp"][0])  # after x and 3 cINN samples
+    columns, labels = dg.sample_columns(test[[0, 3]], [run], n_samples=3)
+    assert list(columns) == ["input x", "cINN sample 1", "cINN sample 2", "cINN sample 3", "MLP"]
+    assert labels == ["conv2, x1", "conv2, x2"] and columns["MLP"].shape == (2, 1, 8, 8)
+    assert torch.equal(columns["input x"][1], test[3])
+    assert torch.equal(columns["cINN sample 2"][1], run.samples["cinn"][4])  # input 2, sample 2
+    assert torch.equal(columns["MLP"][1], run.samples["mlp"][3])
+    picked, labels = dg.sample_columns(test[[0, 3]], [run], n_samples=3, pick=[1])
+    assert labels == ["conv2, x2"] and torch.equal(picked["input x"][0], test[3])
+    with pytest.raises(ValueError, match="pick"):
+        dg.sample_columns(test[[0, 3]], [run], n_samples=3, pick=[2])
     assert run.reconstruction_f_error is not None and run.reconstruction_f_error >= 0
     assert run.mlp_r2 is not None and run.mlp_r2 <= 1.0
     ref = dg.reference_scores(g, test, features=features, real_features=real,

@@ -65,7 +65,7 @@ __all__ = [
     "table",
     "summary_table",
     "cost_table",
-    "sample_sheet",
+    "sample_columns",
 ]
 
 
@@ -583,31 +583,35 @@ def cost_table(results: dict[str, Sequence[LayerRun]], experts: dict[str, Sequen
     return "\n".join(lines)
 
 
-def sample_sheet(inputs: Tensor, runs: Sequence[LayerRun], n_samples: int,
-                 n_show: int | None = None) -> dict[str, Tensor]:
-    """Rows of pictures for :func:`n2nlib.course.plots.image_rows`, one row per depth and one
-    block of columns per input: the input ``x``, its ``n_samples`` cINN samples, the MLP's output,
-    and a blank separator.
+def sample_columns(inputs: Tensor, runs: Sequence[LayerRun], n_samples: int,
+                   pick: Sequence[int] | None = None) -> tuple[dict[str, Tensor], list[str]]:
+    """Columns of pictures for :func:`n2nlib.course.plots.image_columns`: the input ``x``, its
+    ``n_samples`` cINN samples and the MLP's output, one row per (depth, input).
 
     Arguments:
         inputs: the held-out inputs whose samples the runs kept (``LayerRun.samples``, in the
             order of ``show``).
         runs: the depths.
         n_samples: samples per input kept in the runs.
-        n_show: how many inputs (default: all whose samples the runs kept).
+        pick: which of those inputs to show (positions in ``inputs``; default: all).
 
     Returns:
-        ``{depth: images (n_show * (n_samples + 3), C, H, W)}``.
+        ``({column title: images (rows, C, H, W)}, row labels)``.
     """
     kept = len(runs[0].samples["cinn"]) // n_samples if runs else 0
-    n_show = min(n_show or kept, kept, len(inputs))
-    inputs = inputs[:n_show].float().cpu()
-    blank = torch.ones_like(inputs[:1])
-    rows = {}
+    pick = list(range(min(kept, len(inputs)))) if pick is None else list(pick)
+    if any(not 0 <= i < min(kept, len(inputs)) for i in pick):
+        raise ValueError(f"pick {pick} must index the {min(kept, len(inputs))} inputs whose "
+                         f"samples the runs kept")
+    inputs = inputs.float().cpu()
+    titles = ["input x", *[f"cINN sample {k + 1}" for k in range(n_samples)], "MLP"]
+    columns: dict[str, list[Tensor]] = {t: [] for t in titles}
+    labels = []
     for r in runs:
-        blocks = []
-        for i in range(n_show):
-            blocks += [inputs[i : i + 1], r.samples["cinn"][i * n_samples : (i + 1) * n_samples],
-                       r.samples["mlp"][i * n_samples : i * n_samples + 1], blank]
-        rows[r.layer] = torch.cat(blocks[:-1])
-    return rows
+        for i in pick:
+            samples = r.samples["cinn"][i * n_samples : (i + 1) * n_samples]
+            pictures = [inputs[i], *samples, r.samples["mlp"][i * n_samples]]
+            for title, picture in zip(titles, pictures):
+                columns[title].append(picture.float().cpu())
+            labels.append(f"{r.layer}, x{i + 1}")
+    return {t: torch.stack(v) for t, v in columns.items()}, labels

@@ -513,8 +513,9 @@ __all__ += ["coupling_diagram"]
 
 
 @torch.no_grad()
-def flow_steps(cinn, condition: Tensor, *, n: int = 2000, extent: Sequence[float],
-               seed: int = 0, size: float = 1.9, dpi: int = DPI):
+def flow_steps(cinn, condition: Tensor, *, n: int = 2000,
+               extent: Sequence[float] | None = None, seed: int = 0, size: float = 1.9,
+               dpi: int = DPI):
     """Samples of a 2-D conditional flow after each of its blocks, in the sampling direction
     :math:`\\tau`: from :math:`v \\sim \\mathcal N(0, I)` (left) through every block to
     :math:`z_\\Theta \\sim p_\\tau(\\cdot \\mid c)` (right), at one condition ``c``.
@@ -523,7 +524,8 @@ def flow_steps(cinn, condition: Tensor, *, n: int = 2000, extent: Sequence[float
         cinn: a :class:`~n2nlib.flows.ConditionalINN` with ``dim=2``.
         condition: one condition, ``(cond_dim,)`` or ``(1, cond_dim)``.
         n: points drawn.
-        extent: ``(xmin, xmax, ymin, ymax)`` of every panel.
+        extent: ``(xmin, xmax, ymin, ymax)`` of every panel (default: a square around the
+            middle 99 % of every cloud).
         seed: seed of :math:`v`.
         size: inches per panel.
         dpi: resolution.
@@ -532,8 +534,7 @@ def flow_steps(cinn, condition: Tensor, *, n: int = 2000, extent: Sequence[float
         The figure (one panel per block, plus the residual).
 
     >>> from n2nlib import ConditionalINN
-    >>> fig = flow_steps(ConditionalINN(2, 1, n_blocks=2, hidden_dim=8), torch.zeros(1),
-    ...                  n=50, extent=(-3, 3, -3, 3))
+    >>> fig = flow_steps(ConditionalINN(2, 1, n_blocks=2, hidden_dim=8), torch.zeros(1), n=50)
     >>> len(fig.axes)
     3
     >>> close(fig)
@@ -550,6 +551,12 @@ def flow_steps(cinn, condition: Tensor, *, n: int = 2000, extent: Sequence[float
         x = block.inverse(x, h)[0]
         clouds.append((f"after {i} block{'s' if i > 1 else ''}" if i < len(blocks)
                        else f"z_Θ ({i} blocks)", x.cpu()))
+    if extent is None:
+        every = torch.cat([points for _, points in clouds]).double()
+        lo, hi = every.quantile(0.005, dim=0), every.quantile(0.995, dim=0)
+        centre, half = (lo + hi) / 2, 0.6 * float((hi - lo).max())
+        extent = (float(centre[0]) - half, float(centre[0]) + half,
+                  float(centre[1]) - half, float(centre[1]) + half)
     fig, axes = new_figure(len(clouds), size=size, dpi=dpi)
     for ax, (title, points) in zip(axes, clouds):
         scatter(points, ax=ax, extent=extent, size=2, alpha=0.4, color="tab:orange",

@@ -89,7 +89,18 @@ __all__ = [
     "residual_controls",
     "text_expert_ceiling",
     "text_to_image_widget",
+    "TABLE_S1",
 ]
+
+TABLE_S1: tuple[tuple[str, float, str, float, float], ...] = (
+    ("cINN (the paper's translator)", 1.0, "1 NVIDIA Titan X", 14.4, 3.11),
+    ("BigGAN (expert)", 15.0, "8 NVIDIA V100", 1260.0, 272.16),
+    ("FUNIT (expert)", 14.0, "8 NVIDIA V100", 1176.0, 254.02),
+    ("BERT (expert)", 10.3, "8 NVIDIA V100", 865.2, 186.88),
+)
+"""The paper's Table S1: one training run of each model as ``(model, days, hardware, kWh,
+EUR)`` (the cINN's days are an upper bound; energy from 0.6 kW per Titan X and 3.5 kW per
+DGX-1, cost at 0.216 EUR per kWh)."""
 
 
 @torch.no_grad()
