@@ -195,7 +195,8 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int = 0) -> float:
-    """Mean NLL (nats per sample) of ``model`` on ``data``, in eval mode.
+    """Mean NLL (nats per sample) of ``model`` on ``data``, in eval mode — or the mean of its
+    ``training_loss`` when it has one (see :func:`objective`), drawn with the same generator.
 
     ``data`` is ``x``, ``(x, c)`` or a :class:`~n2nlib.cache.LatentPairs`; a stochastic cache
     is evaluated on one draw per pair from a generator seeded with ``seed``.
@@ -209,7 +210,9 @@ def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int =
     for i in range(0, len(pairs), batch_size):
         idx = torch.arange(i, min(len(pairs), i + batch_size))
         xb, cb = pairs.batch(idx, generator=gen, device=p.device, dtype=p.dtype)
-        total += float(model.nll(xb, cb).sum())
+        surrogate = getattr(model, "training_loss", None)
+        values = surrogate(xb, cb, generator=gen) if callable(surrogate) else model.nll(xb, cb)
+        total += float(values.sum())
     model.train(was_training)
     return total / len(pairs)
 
@@ -255,6 +258,13 @@ def init_distributed(backend: str | None = None) -> bool:
     return dist.get_world_size() > 1
 
 
+def objective(model: nn.Module) -> Any:
+    """What :func:`fit` minimises for ``model``: its ``training_loss(x, c)`` when it has one (a
+    translator trained by a surrogate, such as flow matching), else its ``nll(x, c)``."""
+    loss = getattr(model, "training_loss", None)
+    return loss if callable(loss) else model.nll
+
+
 class _NLL(nn.Module):
     """``forward = model.nll``, so that DistributedDataParallel sees the computation."""
 
@@ -263,7 +273,7 @@ class _NLL(nn.Module):
         self.model = model
 
     def forward(self, x: Tensor, c: Tensor | None) -> Tensor:
-        return self.model.nll(x, c)
+        return objective(self.model)(x, c)
 
 
 def _all_mean(value: Tensor, world: int) -> Tensor:
@@ -516,7 +526,7 @@ def fit(
         if start_step == 0:  # data-dependent initialisation (ActNorm) on the global batch
             with torch.no_grad():
                 xb, cb = pairs.batch(order(0), _noise(seed, 0, pairs), device, dtype)
-                model.nll(xb, cb)
+                objective(model)(xb, cb)
         net = DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False,

@@ -15,7 +15,10 @@ An **invertible** translator also has ``forward(x, c) -> (v, logdet)`` and ``inv
 :class:`ConditionalGaussian` (the cINN with zero blocks) are invertible; the MLP of supplement E
 (:class:`EmbeddingMLP`) and the closed-form :class:`RidgeTranslator` and
 :class:`ProcrustesTranslator` are not. A translator with ``fit_closed_form(x, c)`` is solved on
-the cached codes by :meth:`~n2nlib.Net2Net.fit` instead of trained by gradient steps.
+the cached codes by :meth:`~n2nlib.Net2Net.fit` instead of trained by gradient steps (so is
+:class:`KNNTranslator`, which keeps the pairs). A translator trained by a surrogate objective
+has ``training_loss(x, c) -> (B,)``, which :func:`n2nlib.train.fit` minimises instead of
+``nll`` (:class:`FlowMatchingTranslator`: conditional flow matching, sampled by an ODE).
 
 A saved :class:`~n2nlib.Net2Net` names its translator's class; only the classes of
 :data:`TRANSLATORS` can be named, so a config file can never make the library import anything
@@ -40,12 +43,16 @@ from n2nlib.translators.closed_form import (
     ProcrustesTranslator,
     RidgeTranslator,
 )
+from n2nlib.translators.flow_matching import FlowMatchingTranslator
+from n2nlib.translators.knn import KNNTranslator
 from n2nlib.translators.mlp import EmbeddingMLP
 
 __all__ = [
     "TRANSLATORS",
     "ConditionalGaussian",
     "EmbeddingMLP",
+    "FlowMatchingTranslator",
+    "KNNTranslator",
     "ProcrustesTranslator",
     "RidgeTranslator",
     "Translator",
@@ -76,6 +83,8 @@ TRANSLATORS: dict[str, type[nn.Module]] = {
     "ConditionalGaussian": ConditionalGaussian,
     "RidgeTranslator": RidgeTranslator,
     "ProcrustesTranslator": ProcrustesTranslator,
+    "KNNTranslator": KNNTranslator,
+    "FlowMatchingTranslator": FlowMatchingTranslator,
 }
 """The translator classes a saved config may name (an allow-list: configs are data)."""
 
