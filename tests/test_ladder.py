@@ -1,0 +1,69 @@
+"""Notebook 09's ladder: every rung fits on the same pairs and is scored the same way."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from n2nlib.course import ladder
+from n2nlib.course.toy import RingModes
+
+
+@pytest.fixture(scope="module")
+def rings():
+    task = RingModes()
+    x, c = task.sample(3000, torch.Generator().manual_seed(0), dtype=torch.float32)
+    xt, ct = task.sample(300, torch.Generator().manual_seed(1), dtype=torch.float32)
+    return task, x, c, xt, ct
+
+
+def test_every_rung_fits_and_deterministic_rungs_have_no_spread(rings):
+    task, x, c, xt, ct = rings
+    gen = torch.Generator().manual_seed(2)
+    scores = {}
+    for name in ladder.RUNGS:
+        rung = ladder.fit_rung(name, x, c, steps=30, hidden=16)
+        scores[name] = ladder.score_rung(rung, xt, ct, n_samples=4,
+                                         true_sampler=lambda cc: task.sample_given(cc, gen))
+        assert rung.fit_cpu_seconds >= 0 and math.isfinite(scores[name].energy)
+    for name in ("Procrustes", "ridge", "MLP"):
+        assert scores[name].spread == 0.0
+    assert scores["MLP"].nll_per_dim is None  # its loss is no likelihood
+    # kNN draws stored targets of nearby conditions: its samples land on the modes, as varied
+    # as the truth's, and its pairs are far closer to the true pairs than ridge's means
+    assert 0.6 < scores["kNN"].spread < 1.4
+    assert scores["kNN"].energy < 0.2 * scores["ridge"].energy
+    truth = float(-task.log_prob(xt.double(), ct.double()).mean()) / 2
+    assert scores["kNN"].nll_per_dim > truth - 0.05  # no rung beats the true density by much
+    md = ladder.table(list(scores.values()), truth_nll=truth)
+    assert md.count("\n") == len(ladder.RUNGS) + 2 and "| MLP | — |" in md
+
+
+def test_a_reader_scores_decoded_samples(rings):
+    _, x, c, xt, ct = rings
+    rung = ladder.fit_rung("ridge", x, c)
+    seen = []
+
+    def reader(samples, index):
+        seen.append((samples.shape, index.shape))
+        return 0.25
+
+    scores = ladder.score_rung(rung, xt, ct, n_samples=3, reader=reader)
+    assert scores.reader == 0.25 and seen == [((900, 2), (900,))]
+
+
+def test_data_efficiency_marks_what_cannot_be_fitted(rings):
+    task, x, c, xt, ct = rings
+    curves = ladder.data_efficiency(["ridge", "kNN"], x, c, xt, ct, [5, 300], n_samples=2)
+    assert math.isnan(curves["kNN"][0])  # 5 pairs cannot give 10 neighbours
+    assert curves["kNN"][1] < curves["ridge"][1]
+
+
+def test_unknown_rungs_and_too_few_samples_are_refused(rings):
+    _, x, c, xt, ct = rings
+    with pytest.raises(ValueError, match="no rung named"):
+        ladder.make_rung("transformer", 2, 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        ladder.score_rung(ladder.fit_rung("ridge", x, c), xt, ct, n_samples=1)
