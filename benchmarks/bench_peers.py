@@ -296,7 +296,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     torch.set_num_threads(args.threads)
     names = [n for n in args.only.split(",") if n]
     if args.bf16:
-        names.insert(1, "n2nlib-bf16")
+        from n2nlib.settings import bf16_support
+
+        ok, why = bf16_support(args.device)
+        if ok:
+            names.insert(1, "n2nlib-bf16")
+        else:
+            print(f"--bf16 refused: {why}. The n2nlib-bf16 row is left out.")
     rows: list[Row] = []
     for name in names:
         try:

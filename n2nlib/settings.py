@@ -124,3 +124,36 @@ def static_widgets() -> bool:
     course's widgets therefore also display an ordinary figure of what they first drew.
     """
     return os.environ.get("N2N_STATIC_WIDGETS", "").strip().lower() in _TRUE - {""}
+
+
+def bf16_support(device: str | torch.device | None = None) -> tuple[bool, str]:
+    """Whether bfloat16 autocast can be fast on ``device``, and why (not).
+
+    On a CPU, bf16 matrix products are fast only with bf16 instructions (AVX-512 BF16 or AMX),
+    which oneDNN reports; without them PyTorch falls back to a reference kernel (measured in
+    ``benchmarks/bench_bf16_matmul.py``: about 76× slower than float32 on an AVX2 machine), so
+    a bf16 path should be refused rather than taken. On CUDA it asks
+    :func:`torch.cuda.is_bf16_supported`.
+
+    Returns:
+        ``(supported, reason)``.
+    """
+    dev = torch.device(device) if device is not None else _default_device()
+    if dev.type == "cuda":
+        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return ok, "CUDA bf16 is supported" if ok else "this GPU has no bf16 support"
+    if dev.type == "cpu":
+        capability = torch.backends.cpu.get_cpu_capability()
+        try:
+            ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            ok = False
+        if ok:
+            return True, f"this CPU ({capability}) has bf16 instructions"
+        return False, (f"this CPU ({capability}) has no bf16 instructions (AVX-512 BF16 or AMX): "
+                       f"bf16 matrix products would run a reference kernel, many times slower "
+                       f"than float32")
+    return False, f"no bf16 check for device type {dev.type!r}"
+
+
+_default_device = device  # bf16_support's parameter shadows the function

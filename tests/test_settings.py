@@ -57,3 +57,18 @@ def test_seed_everything_makes_draws_repeat():
     assert draws[0] == draws[1]
     settings.seed_everything(8)
     assert random.random() != draws[0][0]
+
+
+def test_bf16_support_reads_the_cpu_and_says_why():
+    import torch
+
+    from n2nlib.settings import bf16_support
+
+    ok, why = bf16_support("cpu")
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert ok == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert capability in why
+    if not ok:
+        assert "no bf16 instructions" in why
+    if not torch.cuda.is_available():
+        assert bf16_support("cuda") == (False, "this GPU has no bf16 support")
