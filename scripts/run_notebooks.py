@@ -160,17 +160,28 @@ WIDGET_NOTE = ("[an interactive widget: run this notebook in Jupyter to use it; 
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
+_BAR = re.compile(r"\d+%\|")
+
+
 def describe_widgets(nb) -> int:
-    """Give every widget output a readable text form: a static viewer shows ``text/plain``,
+    """Give every widget output a readable text form. A static viewer shows ``text/plain``,
     which for a widget is its constructor ("interactive(children=(FloatSlider(...") — replaced
-    by :data:`WIDGET_NOTE`. Returns how many were replaced."""
+    by :data:`WIDGET_NOTE`; a progress-bar widget of another library (a model's "Loading
+    weights" bar) is saved at its first state ("0%") and is dropped. Returns how many outputs
+    were changed or dropped."""
     count = 0
     for cell in nb.cells:
+        kept = []
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if _WIDGET_VIEW in data:
-                data["text/plain"] = WIDGET_NOTE
                 count += 1
+                if _BAR.search("".join(data.get("text/plain", ""))):
+                    continue
+                data["text/plain"] = WIDGET_NOTE
+            kept.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = kept
     return count
 
 

@@ -134,3 +134,16 @@ def test_a_saved_run_leaves_a_static_picture_beside_each_widget(tmp_path, monkey
     assert picture < widget
     assert outputs[widget]["data"]["text/plain"] == runner.WIDGET_NOTE
     assert "interactive(children" not in path.read_text()
+
+
+def test_another_librarys_bar_widget_is_dropped_and_ours_are_described():
+    runner = _runner()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("load()")
+    bar = {runner._WIDGET_VIEW: {"model_id": "a"}, "text/plain": "Loading weights:   0%|  | 0/103"}
+    ours = {runner._WIDGET_VIEW: {"model_id": "b"}, "text/plain": "interactive(children=(..."}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bar),
+                    nbformat.v4.new_output("execute_result", data=ours, execution_count=1)]
+    nb.cells.append(cell)
+    assert runner.describe_widgets(nb) == 2
+    assert [o["data"]["text/plain"] for o in nb.cells[0].outputs] == [runner.WIDGET_NOTE]

@@ -371,7 +371,9 @@ def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None
         raise ValueError(f"every row needs the same number of images, got {counts}")
     n = next(iter(counts.values()))
     plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), 1, figsize=(0.8 + cell * n, 0.1 + cell * len(rows)
+    # room for the row labels (about 0.065 in per character at 8 pt) beside the images
+    labels = 0.2 + 0.065 * max(len(str(label)) for label in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(labels + cell * n, 0.1 + cell * len(rows)
                                                     + (0.25 if title else 0.0)),
                              dpi=dpi, squeeze=False, layout="constrained")
     for ax, (label, images) in zip(axes[:, 0], rows.items()):
