@@ -50,8 +50,8 @@ def test_a_reader_scores_decoded_samples(rings):
         seen.append((samples.shape, index.shape))
         return 0.25
 
-    scores = ladder.score_rung(rung, xt, ct, n_samples=3, reader=reader)
-    assert scores.reader == 0.25 and seen == [((900, 2), (900,))]
+    scores = ladder.score_rung(rung, xt, ct, n_samples=3, reader=reader, reader_rows=100)
+    assert scores.reader == 0.25 and seen == [((300, 2), (300,))]
 
 
 def test_data_efficiency_marks_what_cannot_be_fitted(rings):
