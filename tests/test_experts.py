@@ -253,3 +253,24 @@ def test_labelator_errors_name_what_was_expected():
         Labelator(0)
     with pytest.raises(ValueError, match=r"decode takes \(B, 3\)"):
         lab.decode(torch.zeros(2, 2))
+
+
+def test_expert_sources_resolve_prefixed_names_and_refuse_bad_ones():
+    from n2nlib.experts import create_expert, register_expert_source
+
+    made = []
+
+    def loader(name, **kwargs):
+        made.append((name, kwargs))
+        return as_expert(lambda x: x, dim=int(kwargs.get("dim", 2)))
+
+    register_expert_source("doc-src", loader)
+    expert = create_expert("doc-src:thing", dim=3)
+    assert expert.dim == 3 and made == [("thing", {"dim": 3})]
+    assert expert.n2n_spec == {"name": "doc-src:thing", "kwargs": {"dim": 3}}
+    with pytest.raises(ValueError, match="prefix"):
+        register_expert_source("a:b", loader)
+    with pytest.raises(TypeError, match="callable"):
+        register_expert_source("doc-src2", "not a function")
+    with pytest.raises(ValueError, match="unknown expert"):
+        create_expert("nosuchsource:thing")

@@ -13,8 +13,10 @@ be tested:
 - :mod:`n2nlib.course.diagnosis`: notebook 07, model diagnosis and the MLP ablation.
 - :mod:`n2nlib.course.semantic` and :mod:`~n2nlib.course.inpainting`: notebook 08, semantic
   synthesis, attribute editing and inpainting.
+- :mod:`n2nlib.course.ladder`: notebook 09, the translator ladder.
 - :mod:`n2nlib.course.common`: shared by 04, 05 and 08 (target codes encoded once, latent
   pairs with a σ floor, a translator trained on them).
+- :mod:`n2nlib.course.exercises`: the hidden checks of the "your turn" cells of 01, 02 and 06.
 
 Import the module you need (``from n2nlib.course import superres``).
 """
