@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_tensor", "check_batch", "check_finite"]
+__all__ = ["check_tensor", "check_batch", "check_finite", "check_positive_ints"]
 
 
 def check_tensor(
@@ -89,3 +89,17 @@ def check_batch(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
             f"{name_a} and {name_b} must have the same batch size, "
             f"got {a.shape[0]} and {b.shape[0]}"
         )
+
+
+def check_positive_ints(**values: object) -> None:
+    """Raise a ``ValueError`` naming the first argument that is not a positive int (a bool is
+    not one).
+
+    >>> check_positive_ints(dim=3, k=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be a positive int, got 0
+    """
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -83,6 +83,9 @@ def device(preferred: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+_default_device = device  # for functions whose ``device`` parameter shadows it
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python's, NumPy's and torch's generators; return a seeded torch generator."""
     import random
@@ -154,6 +157,3 @@ def bf16_support(device: str | torch.device | None = None) -> tuple[bool, str]:
                        f"bf16 matrix products would run a reference kernel, many times slower "
                        f"than float32")
     return False, f"no bf16 check for device type {dev.type!r}"
-
-
-_default_device = device  # bf16_support's parameter shadows the function

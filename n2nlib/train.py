@@ -36,6 +36,7 @@ What the loop does, besides the optimisation itself:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -210,9 +211,7 @@ def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int =
     for i in range(0, len(pairs), batch_size):
         idx = torch.arange(i, min(len(pairs), i + batch_size))
         xb, cb = pairs.batch(idx, generator=gen, device=p.device, dtype=p.dtype)
-        surrogate = getattr(model, "training_loss", None)
-        values = surrogate(xb, cb, generator=gen) if callable(surrogate) else model.nll(xb, cb)
-        total += float(values.sum())
+        total += float(objective(model, gen)(xb, cb).sum())
     model.train(was_training)
     return total / len(pairs)
 
@@ -258,11 +257,14 @@ def init_distributed(backend: str | None = None) -> bool:
     return dist.get_world_size() > 1
 
 
-def objective(model: nn.Module) -> Any:
-    """What :func:`fit` minimises for ``model``: its ``training_loss(x, c)`` when it has one (a
-    translator trained by a surrogate, such as flow matching), else its ``nll(x, c)``."""
+def objective(model: nn.Module, generator: torch.Generator | None = None) -> Any:
+    """What :func:`fit` minimises for ``model``, as ``(x, c) -> (B,)``: its
+    ``training_loss(x, c, generator=...)`` when it has one (a translator trained by a surrogate,
+    such as flow matching; its noise drawn from ``generator``), else its ``nll(x, c)``."""
     loss = getattr(model, "training_loss", None)
-    return loss if callable(loss) else model.nll
+    if not callable(loss):
+        return model.nll
+    return loss if generator is None else functools.partial(loss, generator=generator)
 
 
 class _NLL(nn.Module):

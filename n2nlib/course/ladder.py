@@ -235,9 +235,6 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
     tau = rung.translator
     dtype = _dtype(tau)
     x_test, c_test = x_test.to(dtype), c_test.to(dtype)
-    if true_sampler is not None:
-        sampler = true_sampler
-        true_sampler = lambda c: sampler(c).to(dtype)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     tau.sample(c_test[:100], generator=gen)
@@ -246,7 +243,7 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
     reps = c_test.repeat_interleave(n_samples, 0)
     samples = tau.sample(reps, generator=gen)
     if true_sampler is not None:
-        truth = _pair_spread(true_sampler(reps), n_samples)
+        truth = _pair_spread(true_sampler(reps).to(dtype), n_samples)
     else:
         nearest = torch.cdist(c_test, c_test).fill_diagonal_(float("inf")).argmin(1)
         truth = float((x_test - x_test[nearest]).norm(dim=1).mean())
@@ -277,10 +274,10 @@ def data_efficiency(names: Sequence[str], x: Tensor, c: Tensor, x_test: Tensor, 
         for name in names:
             try:
                 rung = fit_rung(name, x[:n], c[:n], steps=steps, seed=seed)
-                scores = score_rung(rung, x_test, c_test, nll=False, **score_kwargs)
-                out[name].append(scores.energy)
             except ValueError:  # e.g. fewer pairs than neighbours
                 out[name].append(float("nan"))
+                continue
+            out[name].append(score_rung(rung, x_test, c_test, nll=False, **score_kwargs).energy)
     return out
 
 

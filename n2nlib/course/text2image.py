@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from n2nlib import settings
 from n2nlib.data.factors import FACTOR_NAMES
-from n2nlib.data.prompts import (  # noqa: F401  (the notebook's names, gathered here)
+from n2nlib.data.prompts import (  # the notebook's names, gathered here (see __all__)
     ALL_STATED,
     HELD_OUT_PAIRS,
     IMAGENET_CLASSES,
@@ -31,10 +30,10 @@ from n2nlib.data.prompts import (  # noqa: F401  (the notebook's names, gathered
     make_prompts,
     sample_mentions,
 )
-from n2nlib.metrics.text import T2IScores, generate_for_prompts, summarize_scores  # noqa: F401
-from n2nlib.metrics.text import prompt_scores as evaluate  # noqa: F401
+from n2nlib.metrics.text import T2IScores, generate_for_prompts, summarize_scores
+from n2nlib.metrics.text import prompt_scores as evaluate
 from n2nlib.net2net import Net2Net
-from n2nlib.zoo.text2image import (  # noqa: F401
+from n2nlib.zoo.text2image import (
     CINN_CONFIG,
     CLASSIFIER,
     DEQUANTIZER,
@@ -47,7 +46,7 @@ from n2nlib.zoo.text2image import (  # noqa: F401
     synthesize,
     translator_groups,
 )
-from n2nlib.zoo.text2image_recipes import (  # noqa: F401
+from n2nlib.zoo.text2image_recipes import (
     evaluate_dequantizer,
     evaluate_generator,
     measure_translator,
@@ -237,9 +236,9 @@ def text_to_image_widget(
         displayed first, for readers without a kernel.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     from n2nlib.course import plots
+    from n2nlib.course.widgets import show, show_static
 
     def draw(sentence: str, temperature: float) -> Any:
         gen = torch.Generator().manual_seed(seed)
@@ -249,10 +248,7 @@ def text_to_image_widget(
         return plots.image_rows({f"T = {temperature:.1f}": images.cpu()}, title=sentence,
                                 cell=1.25)
 
-    if settings.static_widgets():
-        fig = draw(prompt, 1.0)
-        display(fig)
-        plots.close(fig)
+    show_static(lambda: draw(prompt, 1.0))
 
     text = widgets.Text(value=prompt, description="prompt", layout={"width": "60%"},
                         continuous_update=False)
@@ -268,9 +264,7 @@ def text_to_image_widget(
             if not text.value.strip():
                 print("type a sentence, then press Generate")
                 return
-            fig = draw(text.value, temp.value)
-            display(fig)
-            plots.close(fig)
+            show(draw(text.value, temp.value))
 
     text.observe(redraw, names="value")
     temp.observe(redraw, names="value")

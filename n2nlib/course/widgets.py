@@ -30,7 +30,23 @@ from torch import Tensor, nn
 from n2nlib import settings
 from n2nlib.course import plots
 
-__all__ = ["plot_conditional_samples", "sample_explorer"]
+__all__ = ["plot_conditional_samples", "sample_explorer", "show", "show_static"]
+
+
+def show(fig: Any) -> None:
+    """Display a figure in the notebook (inside a widget's output area, too) and release it."""
+    from IPython.display import display
+
+    display(fig)
+    plots.close(fig)
+
+
+def show_static(draw: Callable[[], Any]) -> None:
+    """In a saved run (:func:`n2nlib.settings.static_widgets`), display the figure ``draw()``
+    makes — the first state of a widget, for readers without a kernel; otherwise do nothing
+    (and draw nothing)."""
+    if settings.static_widgets():
+        show(draw())
 
 
 def _condition(model: nn.Module, value: float, n: int) -> Tensor:
@@ -113,23 +129,17 @@ def sample_explorer(
         kernel.
     """
     import ipywidgets
-    from IPython.display import display
 
     lo, hi, step = condition_range
     t_lo, t_hi, t_step = temperature_range
     start = (round((lo + hi) / 2 / step) * step, min(max(1.0, t_lo), t_hi))
-    if settings.static_widgets():
-        fig = plot_conditional_samples(model, *start, n=n, extent=extent, reference=reference,
-                                       seed=seed, title=f"static picture: c = {start[0]:.2f}, "
-                                                        f"T = {start[1]:.2f}")
-        display(fig)
-        plots.close(fig)
+    show_static(lambda: plot_conditional_samples(
+        model, *start, n=n, extent=extent, reference=reference, seed=seed,
+        title=f"static picture: c = {start[0]:.2f}, T = {start[1]:.2f}"))
 
     def redraw(condition: float, temperature: float) -> None:
-        fig = plot_conditional_samples(model, condition, temperature, n=n, extent=extent,
-                                       reference=reference, seed=seed)
-        display(fig)
-        plots.close(fig)
+        show(plot_conditional_samples(model, condition, temperature, n=n, extent=extent,
+                                      reference=reference, seed=seed))
 
     return ipywidgets.interactive(
         redraw,

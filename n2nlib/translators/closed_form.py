@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from n2nlib._checks import check_positive_ints
 from n2nlib.experts.base import check_latent
 
 __all__ = ["ConditionalGaussian", "ProcrustesTranslator", "RidgeTranslator"]
@@ -45,9 +46,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _check_sizes(dim: Any, cond_dim: Any) -> tuple[int, int]:
-    for name, value in (("dim", dim), ("cond_dim", cond_dim)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_ints(dim=dim, cond_dim=cond_dim)
     return dim, cond_dim
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from n2nlib._checks import check_positive_ints
 from n2nlib.experts.base import check_latent
 
 __all__ = ["FlowMatchingTranslator"]
@@ -56,11 +57,8 @@ class FlowMatchingTranslator(nn.Module):
     def __init__(self, dim: int, cond_dim: int, *, hidden: int = 256, n_layers: int = 3,
                  ode_steps: int = 32, time_features: int = 16) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("cond_dim", cond_dim), ("hidden", hidden),
-                            ("n_layers", n_layers), ("ode_steps", ode_steps),
-                            ("time_features", time_features)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(dim=dim, cond_dim=cond_dim, hidden=hidden, n_layers=n_layers,
+                            ode_steps=ode_steps, time_features=time_features)
         if time_features % 2:
             raise ValueError(f"time_features must be even, got {time_features}")
         self.dim, self.cond_dim = dim, cond_dim

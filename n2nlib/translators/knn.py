@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from n2nlib._checks import check_positive_ints
 from n2nlib.experts.base import check_latent
 
 __all__ = ["KNNTranslator"]
@@ -56,9 +57,7 @@ class KNNTranslator(nn.Module):
     def __init__(self, dim: int, cond_dim: int, *, k: int = 10, n_train: int = 0,
                  chunk: int = 1024) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("cond_dim", cond_dim), ("k", k)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_ints(dim=dim, cond_dim=cond_dim, k=k)
         self.dim, self.cond_dim, self.k, self.chunk = dim, cond_dim, k, int(chunk)
         self.cond_shape = (cond_dim,)
         self.register_buffer("conditions", torch.zeros(n_train, cond_dim))

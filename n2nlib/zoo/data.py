@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Batch = dict[str, Tensor]
+"""A batch of training tensors by name (``"image"``, ``"factors"``, ``"mask"``, …): what a
+recipe's data, augmentations and objectives exchange."""
 
 
 def augment_flip_shapes(batch: Batch, generator: torch.Generator) -> Batch:

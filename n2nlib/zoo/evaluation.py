@@ -13,9 +13,6 @@ from torch import Tensor
 from n2nlib.metrics import downsample
 from n2nlib.zoo.data import digits_split, photo_crops, shapes_data
 
-Batch = dict[str, Tensor]
-
-
 EVAL_SEED = 1000
 
 

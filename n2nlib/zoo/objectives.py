@@ -19,8 +19,7 @@ from n2nlib.nets.autoencoder import (
     generator_loss,
     vae_loss,
 )
-
-Batch = dict[str, Tensor]
+from n2nlib.zoo.data import Batch
 
 
 class Objective(Protocol):

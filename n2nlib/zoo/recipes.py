@@ -22,6 +22,7 @@ from n2nlib.nets.autoencoder import (
 )
 from n2nlib.nets.classifiers import AttributeClassifier, DigitsClassifier, Segmenter
 from n2nlib.zoo.data import (
+    Batch,
     augment_attributes,
     augment_flip_shapes,
     augment_shift,
@@ -40,8 +41,6 @@ from n2nlib.zoo.evaluation import (
     eval_textures,
 )
 from n2nlib.zoo.objectives import AutoencoderObjective, CrossEntropyObjective
-
-Batch = dict[str, Tensor]
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from n2nlib import settings
 from n2nlib.nets.blocks import n_parameters
 from n2nlib.zoo.recipes import RECIPES, Recipe
 from n2nlib.zoo.training import _load_average, fit_expert, machine_description
-
-Batch = dict[str, Tensor]
 
 
 def _save_weights(model: nn.Module, path: Path, name: str, class_spec: str) -> None:

@@ -18,8 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from n2nlib.train import TrainingDiverged, lr_factor
-
-Batch = dict[str, Tensor]
+from n2nlib.zoo.data import Batch
 
 
 @dataclass
