@@ -5,6 +5,8 @@
 * Notebooks use the library; they define no classes (in particular none that the library
   already provides under the same name).
 * Notebooks stay light: well under 1 MB each, so that they load quickly on the web.
+* Markdown cells stay short (at most 150 words of prose; a formula or a code span counts as
+  one word), so that the story reads claim → run → see → measure → takeaway in small steps.
 
 The checker is tested on small notebooks built with nbformat, so that it is known to catch
 what it is meant to catch.
@@ -13,6 +15,7 @@ what it is meant to catch.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 MAX_BYTES = 1_000_000
+MAX_WORDS = 150
 
 
 def library_classes(package_dir: Path = ROOT / "n2nlib") -> dict[str, str]:
@@ -117,9 +121,24 @@ def class_problems(nb: nbformat.NotebookNode, known: dict[str, str]) -> list[str
     return problems
 
 
+def prose_words(markdown: str) -> int:
+    """Words of prose in a markdown cell: display math is left out, inline math and code
+    spans count as one word each."""
+    text = re.sub(r"\$\$.*?\$\$", " ", markdown, flags=re.S)
+    text = re.sub(r"\$[^$]*\$|`[^`]*`", " X ", text)
+    return len(re.findall(r"[A-Za-z0-9]\S*", text))
+
+
+def long_markdown_problems(nb: nbformat.NotebookNode, limit: int = MAX_WORDS) -> list[str]:
+    """Markdown cells with more than ``limit`` words of prose."""
+    return [f"markdown cell {i} has {n} words (at most {limit}): split it"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+            and (n := prose_words(cell.source)) > limit]
+
+
 def check_notebook(nb: nbformat.NotebookNode, known: dict[str, str]) -> list[str]:
     """All convention problems of one notebook."""
-    return first_cell_problems(nb) + class_problems(nb, known)
+    return first_cell_problems(nb) + class_problems(nb, known) + long_markdown_problems(nb)
 
 
 # -- the real notebooks ----------------------------------------------------------------------
@@ -165,6 +184,16 @@ def _notebook(*sources: str, markdown_first: bool = True) -> nbformat.NotebookNo
 
 
 KNOWN = {"ConditionalINN": "n2nlib.flows.cinn", "ActNorm": "n2nlib.flows.actnorm"}
+
+
+def test_checker_counts_prose_not_formulas():
+    formula = "$$ " + " + ".join(f"x_{i}" for i in range(300)) + " $$"
+    assert prose_words(f"We fit `fit(tau, pairs)` to $x$.\n\n{formula}") == 5
+    nb = _notebook(GOOD_FIRST_CELL)
+    nb.cells.append(nbformat.v4.new_markdown_cell(formula + " word" * 150))
+    assert check_notebook(nb, KNOWN) == []
+    nb.cells.append(nbformat.v4.new_markdown_cell("word " * 151))
+    assert check_notebook(nb, KNOWN) == ["markdown cell 3 has 151 words (at most 150): split it"]
 
 
 def test_checker_accepts_a_good_notebook():

@@ -343,7 +343,8 @@ __all__ += ["image_columns"]
 
 
 def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None,
-               cell: float = 0.32, dpi: int = DPI, pad: int = 1):
+               cell: float = 0.32, dpi: int = DPI, pad: int = 1,
+               columns: Sequence[str] | None = None):
     """Labelled rows of images, one strip per row (e.g. one row per depth of an expert, as
     in the paper's Fig. 5 / Fig. S4).
 
@@ -354,14 +355,16 @@ def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None
         cell: inches per image.
         dpi: resolution.
         pad: pixels between images.
+        columns: a label per column, written above the first row.
 
     Returns:
         The figure.
 
     >>> import torch
-    >>> fig = image_rows({"input": torch.rand(4, 1, 8, 8), "samples": torch.rand(4, 1, 8, 8)})
-    >>> [ax.get_ylabel() for ax in fig.axes]
-    ['input', 'samples']
+    >>> fig = image_rows({"input": torch.rand(4, 1, 8, 8), "samples": torch.rand(4, 1, 8, 8)},
+    ...                  columns=["a", "b", "c", "d"])
+    >>> [ax.get_ylabel() for ax in fig.axes], [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    (['input', 'samples'], ['a', 'b', 'c', 'd'])
     >>> close(fig)
     """
     if not rows:
@@ -370,6 +373,9 @@ def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None
     if len(set(counts.values())) != 1:
         raise ValueError(f"every row needs the same number of images, got {counts}")
     n = next(iter(counts.values()))
+    if columns is not None and len(columns) != n:
+        raise ValueError(f"columns must hold one label per image of a row ({n}), "
+                         f"got {len(columns)}")
     plt = _pyplot()
     # room for the row labels (about 0.065 in per character at 8 pt) beside the images
     labels = 0.2 + 0.065 * max(len(str(label)) for label in rows)
@@ -384,6 +390,13 @@ def image_rows(rows: dict[str, Tensor | np.ndarray], *, title: str | None = None
         for spine in ax.spines.values():
             spine.set_visible(False)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if columns is not None:  # ticks at the tile centres of make_grid's layout, on top
+        width = _numpy(next(iter(rows.values()))).shape[-1]
+        top = axes[0, 0]
+        top.set_xticks([pad + i * (width + pad) + (width - 1) / 2 for i in range(n)])
+        top.set_xticklabels(list(columns), fontsize=7)
+        top.xaxis.set_ticks_position("top")
+        top.tick_params(axis="x", length=0, pad=2)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
