@@ -7,9 +7,10 @@ Runs every notebook in reduced mode (``N2N_FAST=1``, what CI runs) with
 ``scripts/run_notebooks.py --fast --no-save``, which stores wall/CPU seconds and the kernel's
 peak RSS per notebook and mode in ``benchmarks/notebook_runs.json``. The full-mode figures in
 that record come from the runs that made the committed outputs (``scripts/run_notebooks.py``
-without ``--fast``). Prints one table and the two verdicts: the reduced-mode total within
-10 minutes (wall clock and CPU time — on a busy shared machine the CPU time is what the
-notebooks themselves cost) and every full-mode peak RSS within Binder's 2 GiB.
+without ``--fast``). Prints one table and the verdicts: the reduced-mode total within 10
+minutes (wall clock and CPU time — on a busy shared machine the CPU time is what the notebooks
+themselves cost), every notebook's reduced run within 60 s, every full run within 5 minutes
+of kernel CPU time, and every full-mode peak RSS within Binder's 2 GiB (issue 23, goal 4).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "benchmarks" / "notebook_runs.json"
 CI_BUDGET_S = 600.0
 BINDER_MIB = 2048.0
+FAST_EACH_S = 60.0
+FULL_EACH_S = 300.0
 
 
 def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
@@ -36,7 +39,7 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
         return fmt.format(entry[key]) if entry and key in entry else "–"
 
     fast_wall = fast_cpu = 0.0
-    missing_fast, missing_full, too_big = [], [], []
+    missing_fast, missing_full, too_big, slow_fast, slow_full = [], [], [], [], []
     for name in notebooks:
         fast, full = runs.get(name, {}).get("fast"), runs.get(name, {}).get("full")
         lines.append(f"| {name} | {cell(fast, 'wall_s')} | {cell(fast, 'cpu_s')} | "
@@ -45,12 +48,17 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
         if fast:
             fast_wall += fast["wall_s"]
             fast_cpu += fast["cpu_s"]
+            if fast["cpu_s"] > FAST_EACH_S:
+                slow_fast.append(f"{name} ({fast['cpu_s']:.0f} s)")
         else:
             missing_fast.append(name)
         if not full:
             missing_full.append(name)
-        elif full["peak_rss_mib"] > BINDER_MIB:
+            continue
+        if full["peak_rss_mib"] > BINDER_MIB:
             too_big.append(f"{name} ({full['peak_rss_mib']:.0f} MiB)")
+        if full["cpu_s"] > FULL_EACH_S:
+            slow_full.append(f"{name} ({full['cpu_s']:.0f} s)")
     lines.append(f"| **total** | {fast_wall:.0f} | {fast_cpu:.0f} | | | | |")
     verdicts = []
     if missing_fast:
@@ -59,14 +67,24 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
         verdicts.append(f"- {'MET' if fast_wall <= CI_BUDGET_S else 'MISSED'}: reduced-mode "
                         f"total {fast_wall:.0f} s wall clock (target ≤ {CI_BUDGET_S:.0f} s); "
                         f"{fast_cpu:.0f} s of kernel CPU time")
+    ran_fast = len(notebooks) - len(missing_fast)
+    if ran_fast:
+        verdicts.append(_each(slow_fast, f"every reduced run ≤ {FAST_EACH_S:.0f} CPU s "
+                                         f"({ran_fast} notebooks)"))
     if missing_full:
         verdicts.append(f"- no full-mode record yet: {', '.join(missing_full)}")
-    measured = [n for n in notebooks if n not in missing_full]
+    measured = len(notebooks) - len(missing_full)
     if measured:
-        verdicts.append(f"- {'MISSED' if too_big else 'MET'}: full-mode peak RSS ≤ "
-                        f"{BINDER_MIB:.0f} MiB for {len(measured)} notebooks"
-                        + (f"; over: {', '.join(too_big)}" if too_big else ""))
+        verdicts.append(_each(too_big, f"full-mode peak RSS ≤ {BINDER_MIB:.0f} MiB "
+                                       f"({measured} notebooks)"))
+        verdicts.append(_each(slow_full, f"every full run ≤ {FULL_EACH_S:.0f} CPU s "
+                                         f"({measured} notebooks)"))
     return "\n".join(lines), verdicts
+
+
+def _each(over: list[str], what: str) -> str:
+    return f"- {'MISSED' if over else 'MET'}: {what}" + (f"; over: {', '.join(over)}"
+                                                          if over else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,62 @@
+"""``benchmarks/run_all.py`` turns the benchmarks' JSON into MET/MISSED lines (issue 23, goal 6);
+``benchmarks/bench_notebooks.py`` does the same for the notebook record."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    return _module("run_all")
+
+
+def _peers(tmp_path: Path, **samples_per_s: float) -> Path:
+    rows = [{"name": name.replace("_", "-"), "samples_per_s": value, "step_ms": 64_000 / value,
+             "fraction_of_matmul": 0.8} for name, value in samples_per_s.items()]
+    path = tmp_path / "peers.json"
+    path.write_text(json.dumps({"header": "", "rows": rows}))
+    return path
+
+
+def test_peers_are_met_only_at_1_3_times_each(run_all, tmp_path):
+    lines = run_all.check_peers(_peers(tmp_path, n2nlib=130.0, reference=100.0,
+                                       freia_rnvp=101.0, freia_allinone_x4=90.0))
+    verdicts = {ln.split(":")[1].strip(): ln.split(":")[0] for ln in lines if ":" in ln}
+    assert verdicts["1 plain Table S3 reference"] == "- MET"
+    assert verdicts["1 FrEIA RNVPCouplingBlock, same architecture"] == "- MISSED"  # 1.29×
+    assert "- not measured: normflows" in lines
+    assert any(ln.startswith("- MET: 1 efficiency") for ln in lines)
+    cuda = run_all.check_peers(_peers(tmp_path, n2nlib=64_000 / 29.0), device="cuda")
+    assert any(ln.startswith("- MET: 3 GPU step 29.0 ms: 3.00×") for ln in cuda)
+
+
+def test_bf16_refusal_latency_and_notebooks(run_all, tmp_path):
+    peers = _peers(tmp_path, n2nlib=50.0, n2nlib_bf16=25.0)
+    assert run_all.check_bf16("--bf16 refused: no bf16 instructions. The row", peers) == \
+        "- MET: 2 bf16 refused with a reason: no bf16 instructions. The row"
+    assert run_all.check_bf16("", peers).startswith("- MISSED: 2 bf16 autocast runs at 0.50×")
+    latency = tmp_path / "latency.json"
+    latency.write_text(json.dumps({"p50_s": 0.0415}))
+    assert run_all.check_latency(latency).startswith("- MISSED: 5 text → 16 images: p50 41.5 ms")
+    runs = {"a.ipynb": {"fast": {"wall_s": 30, "cpu_s": 30, "peak_rss_mib": 500},
+                        "full": {"wall_s": 200, "cpu_s": 200, "peak_rss_mib": 1900}},
+            "b.ipynb": {"fast": {"wall_s": 70, "cpu_s": 65, "peak_rss_mib": 500},
+                        "full": {"wall_s": 400, "cpu_s": 350, "peak_rss_mib": 2100}}}
+    _, verdicts = _module("bench_notebooks").summarize(runs, ["a.ipynb", "b.ipynb"])
+    assert verdicts[1] == ("- MISSED: every reduced run ≤ 60 CPU s (2 notebooks); "
+                           "over: b.ipynb (65 s)")
+    assert verdicts[-1].endswith("over: b.ipynb (350 s)") and "b.ipynb (2100 MiB)" in verdicts[-2]
