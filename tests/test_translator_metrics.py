@@ -36,6 +36,17 @@ def test_two_sample_distances_separate_equal_from_shifted_sets():
         energy_distance(a, b[:, :2])
 
 
+def test_a_knn_c2st_sees_a_difference_of_shape_that_a_linear_one_misses():
+    g = _gen()
+    signs = torch.randint(0, 2, (600, 1), generator=g) * 2.0 - 1.0
+    two_modes = signs * 2.0 + 0.3 * torch.randn(600, 2, generator=g)  # at ±(2, 2)
+    between = 2.0 * torch.randn(600, 2, generator=g)  # roughly the same mean and spread
+    assert classifier_two_sample_test(two_modes, between, model="logistic") < 0.6
+    assert classifier_two_sample_test(two_modes, between, model="knn") > 0.8
+    with pytest.raises(ValueError, match="logistic"):
+        classifier_two_sample_test(two_modes, between, model="forest")
+
+
 def test_diversity_counts_distinct_samples():
     g = _gen()
     one = torch.zeros(50, 2)

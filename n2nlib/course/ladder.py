@@ -1,4 +1,4 @@
-"""Notebook 09: the translator ladder — when do you need a cINN?
+r"""Notebook 09: the translator ladder — when do you need a cINN?
 
 Every translator of :mod:`n2nlib.translators` is fitted on the same latent pairs
 ``(x = z_Θ, c = z_Φ)`` and measured on the same held-out pairs:
@@ -6,14 +6,18 @@ Every translator of :mod:`n2nlib.translators` is fitted on the same latent pairs
 * **closed form**: orthogonal Procrustes, ridge regression, the conditional Gaussian (the cINN
   with zero blocks), k nearest neighbours;
 * **trained** by the one loop :func:`n2nlib.train.fit`: the MLP of supplement E, conditional
-  flow matching, and the cINN.
+  flow matching, the cINN, and (:data:`GROUPED`, where the target has parts) one cINN per
+  group of dimensions.
 
 :func:`score_rung` measures a fitted rung: the held-out NLL per dimension where the translator
-has a likelihood, the energy distance between true and translated *pairs* ``[c, x]`` (0 when
-the translator draws from the true conditional), the spread of its samples for one condition
-against the true spread, the accuracy of decoded samples as the experiment's reader sees them,
-and the CPU time to fit and to translate. :func:`data_efficiency` repeats fit and score for
-growing numbers of pairs.
+has a likelihood, two two-sample tests between true and translated *pairs* ``[c, x]`` (the
+energy distance, 0 when the translator draws from the true conditional, and a k-NN
+classifier's held-out accuracy, 0.5 when it cannot tell them apart), the spread and the Vendi
+score of its samples for one condition against the truth's, the accuracy of decoded samples
+as the experiment's reader sees them, the label-free agreement :math:`\Phi(\Lambda(\hat z))`
+with the condition, and the CPU time to fit and to translate. :func:`cycle_r2` checks both
+directions :math:`\tau_{AB}`, :math:`\tau_{BA}` against each other without labels;
+:func:`data_efficiency` repeats fit and score for growing numbers of pairs.
 
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
@@ -34,8 +38,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from n2nlib.flows import ConditionalINN
-from n2nlib.metrics.translators import energy_distance
+from n2nlib.flows import ConditionalINN, GroupedCINN
+from n2nlib.metrics.translators import (
+    classifier_two_sample_test,
+    energy_distance,
+    r_squared,
+    vendi_score,
+)
 from n2nlib.translators import (
     ConditionalGaussian,
     EmbeddingMLP,
@@ -46,6 +55,7 @@ from n2nlib.translators import (
 )
 
 __all__ = [
+    "GROUPED",
     "RUNGS",
     "Rung",
     "RungScores",
@@ -54,13 +64,20 @@ __all__ = [
     "score_rung",
     "data_efficiency",
     "pair_energy",
+    "pair_c2st",
+    "cycle_r2",
+    "truth_vendi",
 ]
 
 RUNGS: tuple[str, ...] = ("Procrustes", "ridge", "conditional Gaussian", "kNN", "MLP",
                           "flow matching", "cINN")
 """The ladder, from the simplest map to the paper's translator."""
 
-_TRAINED = {"MLP", "flow matching", "cINN"}
+GROUPED = "grouped cINN"
+"""One more rung for targets made of parts (:class:`~n2nlib.flows.GroupedCINN`): it needs the
+group sizes (``groups=``), so it is not in :data:`RUNGS`."""
+
+_TRAINED = {"MLP", "flow matching", "cINN", GROUPED}
 
 
 def _dtype(module: nn.Module) -> torch.dtype:
@@ -69,15 +86,16 @@ def _dtype(module: nn.Module) -> torch.dtype:
 
 
 def make_rung(name: str, dim: int, cond_dim: int, *, hidden: int = 128,
-              n_blocks: int = 6, k: int = 10) -> nn.Module:
+              n_blocks: int = 6, k: int = 10, groups: Sequence[int] | None = None) -> nn.Module:
     """An unfitted translator of the ladder.
 
     Arguments:
-        name: one of :data:`RUNGS`.
+        name: one of :data:`RUNGS`, or :data:`GROUPED`.
         dim, cond_dim: sizes of ``x`` and ``c``.
         hidden: width of the trained translators' networks.
-        n_blocks: coupling blocks of the cINN.
+        n_blocks: coupling blocks of the cINN (of each group's cINN).
         k: neighbours of the kNN translator.
+        groups: the group sizes of :data:`GROUPED` (adding up to ``dim``).
     """
     if name == "Procrustes":
         return ProcrustesTranslator(dim, cond_dim)
@@ -91,10 +109,14 @@ def make_rung(name: str, dim: int, cond_dim: int, *, hidden: int = 128,
         return EmbeddingMLP(dim, cond_dim, hidden=hidden, n_layers=4)
     if name == "flow matching":
         return FlowMatchingTranslator(dim, cond_dim, hidden=hidden, n_layers=3, ode_steps=16)
+    cinn_kwargs = dict(n_blocks=n_blocks, hidden_dim=hidden, embed_dim=min(64, max(8, cond_dim)))
     if name == "cINN":
-        return ConditionalINN(dim, cond_dim, n_blocks=n_blocks, hidden_dim=hidden,
-                              embed_dim=min(64, max(8, cond_dim)))
-    raise ValueError(f"no rung named {name!r}; the ladder is {list(RUNGS)}")
+        return ConditionalINN(dim, cond_dim, **cinn_kwargs)
+    if name == GROUPED:
+        if groups is None or sum(groups) != dim:
+            raise ValueError(f"{GROUPED!r} needs groups= adding up to dim={dim}, got {groups}")
+        return GroupedCINN(list(groups), cond_dim, **cinn_kwargs)
+    raise ValueError(f"no rung named {name!r}; the ladder is {[*RUNGS, GROUPED]}")
 
 
 @dataclass
@@ -149,16 +171,21 @@ def fit_rung(name: str, x: Tensor, c: Tensor, *, steps: int = 1000, batch_size: 
 
 @dataclass
 class RungScores:
-    """What :func:`score_rung` measured on held-out pairs (``None``: not defined here).
+    r"""What :func:`score_rung` measured on held-out pairs (``None``: not defined here).
 
     Attributes:
         name: the rung.
         nll_per_dim: held-out NLL in nats per dimension (translators with a likelihood).
         energy: :func:`pair_energy` between true pairs ``[c, x]`` and translated pairs
             ``[c, sample]``, one sample per condition (0: indistinguishable).
+        c2st: :func:`pair_c2st` on the same pairs (0.5: indistinguishable, 1: apart).
         spread: mean distance between two samples of one condition, divided by the same for
             the true conditional (1: as varied as the truth; 0: one answer per input).
+        vendi: the Vendi score of the samples of one condition (1: one answer; at most
+            ``n_samples``), averaged over conditions.
         reader: accuracy of the decoded samples as the experiment's reader reads them.
+        reencode: :func:`~n2nlib.metrics.r_squared` of :math:`\Phi(\Lambda(\hat z))` against
+            the condition: a label-free agreement.
         fit_cpu_seconds: CPU seconds to fit.
         translate_ms: wall milliseconds to draw one sample for each of 100 conditions.
     """
@@ -170,21 +197,38 @@ class RungScores:
     reader: float | None
     fit_cpu_seconds: float
     translate_ms: float
+    c2st: float | None = None
+    vendi: float | None = None
+    reencode: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         """A flat dict for a table."""
         return {"rung": self.name, "NLL/dim": self.nll_per_dim, "energy": self.energy,
-                "spread": self.spread, "reader": self.reader,
+                "C2ST": self.c2st, "spread": self.spread, "Vendi": self.vendi,
+                "reader": self.reader, "re-encode R²": self.reencode,
                 "fit CPU s": self.fit_cpu_seconds, "ms/100": self.translate_ms, **self.extra}
+
+
+def _pair_halves(x: Tensor, c: Tensor, translated: Tensor) -> tuple[Tensor, Tensor]:
+    half = len(x) // 2
+    truth = torch.cat([c, x], 1).double()
+    model = torch.cat([c, translated.to(c.dtype)], 1).double()
+    pooled = torch.cat([truth, model])  # both sets scaled alike: a dimension that is
+    mean, std = pooled.mean(0), pooled.std(0).clamp_min(1e-8)  # constant in one stays finite
+    weight = torch.ones(truth.shape[1], dtype=torch.float64)
+    weight[: c.shape[1]] = (x.shape[1] / c.shape[1]) ** 0.5
+    return (truth[:half] - mean) / std * weight, (model[half:] - mean) / std * weight
 
 
 def pair_energy(x: Tensor, c: Tensor, translated: Tensor) -> float:
     r"""Energy distance between true pairs ``[c, x]`` of one half of the rows and translated
     pairs ``[c, translated]`` of the other half (disjoint halves: a pair and its own
     translation share ``c``, which would bias the distance below zero). Every coordinate is
-    standardised on the true pairs, and the condition block is scaled by
-    :math:`\sqrt{d_x / d_c}` so that both blocks weigh alike however wide the condition is.
+    standardised on both sets together (a coordinate that is constant in the truth, e.g. a
+    dead ReLU feature, would otherwise blow up any deviation), and the condition block is
+    scaled by :math:`\sqrt{d_x / d_c}` so that both blocks weigh alike however wide the
+    condition is.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> c = torch.randn(1000, 8, generator=g)
@@ -192,14 +236,21 @@ def pair_energy(x: Tensor, c: Tensor, translated: Tensor) -> float:
     >>> pair_energy(x, c, x) < 0.02, pair_energy(x, c, -x) > 0.04  # -x: same marginal
     (True, True)
     """
-    half = len(x) // 2
-    truth = torch.cat([c, x], 1).double()
-    model = torch.cat([c, translated.to(c.dtype)], 1).double()
-    mean, std = truth.mean(0), truth.std(0).clamp_min(1e-8)
-    weight = torch.ones(truth.shape[1], dtype=torch.float64)
-    weight[: c.shape[1]] = (x.shape[1] / c.shape[1]) ** 0.5
-    return energy_distance((truth[:half] - mean) / std * weight,
-                           (model[half:] - mean) / std * weight)
+    return energy_distance(*_pair_halves(x, c, translated))
+
+
+def pair_c2st(x: Tensor, c: Tensor, translated: Tensor, *, seed: int = 0) -> float:
+    """The classifier two-sample test on the pairs of :func:`pair_energy` (the same halves and
+    scaling): the held-out accuracy of a 10-nearest-neighbour classifier that tells true pairs
+    from translated ones — 0.5 when it cannot, 1 when every translated pair gives itself away.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> c = torch.randn(1000, 2, generator=g)
+    >>> x = c.flip(1) + 0.1 * torch.randn(1000, 2, generator=g)
+    >>> pair_c2st(x, c, x) < 0.6, pair_c2st(x, c, -x) > 0.9
+    (True, True)
+    """
+    return classifier_two_sample_test(*_pair_halves(x, c, translated), model="knn", seed=seed)
 
 
 def _pair_spread(samples: Tensor, n_samples: int) -> float:
@@ -207,27 +258,36 @@ def _pair_spread(samples: Tensor, n_samples: int) -> float:
     return float((grouped[:, 0] - grouped[:, 1]).norm(dim=1).mean())
 
 
+def _vendi(samples: Tensor, n_samples: int, bandwidth: float, conditions: int = 100) -> float:
+    grouped = samples.reshape(-1, n_samples, samples.shape[-1])[:conditions].double()
+    return sum(vendi_score(g, bandwidth=bandwidth) for g in grouped) / len(grouped)
+
+
 @torch.no_grad()
 def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8,
                true_sampler: Callable[[Tensor], Tensor] | None = None,
                reader: Callable[[Tensor, Tensor], float] | None = None,
+               reencode: Callable[[Tensor], Tensor] | None = None,
                nll: bool = True, nll_rows: int = 500, reader_rows: int = 250,
-               seed: int = 0) -> RungScores:
-    """Measure a fitted rung on held-out pairs.
+               c2st: bool = True, seed: int = 0) -> RungScores:
+    r"""Measure a fitted rung on held-out pairs.
 
     Arguments:
         rung: from :func:`fit_rung`.
         x_test, c_test: held-out pairs.
-        n_samples: samples per condition for the spread (at least 2).
+        n_samples: samples per condition for the spread and the Vendi score (at least 2).
         true_sampler: ``c -> x`` draws of the true conditional (toy data); without it the
             spread is measured against two held-out targets of nearby conditions: the
             ``x`` of each held-out pair and of its nearest other condition.
         reader: ``(samples, row index of their condition) -> accuracy`` of decoded samples.
+        reencode: ``x -> c``, the source expert applied to the decoded target
+            (:math:`\Phi \circ \Lambda`), for the label-free agreement ``reencode``.
         nll: measure the held-out NLL (translators with a likelihood; for flow matching it
             costs one backward pass per dimension and ODE step).
         nll_rows: held-out pairs the NLL is measured on (the first ones).
         reader_rows: held-out conditions whose samples the reader reads (the first ones: a
             reader that decodes images is the slow part).
+        c2st: run the classifier two-sample test (a few seconds on wide conditions).
         seed: seed of the samples.
     """
     if n_samples < 2:
@@ -239,9 +299,13 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
     start = time.perf_counter()
     tau.sample(c_test[:100], generator=gen)
     translate_ms = 1000 * (time.perf_counter() - start)
-    energy = pair_energy(x_test, c_test, tau.sample(c_test, generator=gen))
+    one = tau.sample(c_test, generator=gen)
+    energy = pair_energy(x_test, c_test, one)
+    c2st_value = pair_c2st(x_test, c_test, one, seed=seed) if c2st else None
     reps = c_test.repeat_interleave(n_samples, 0)
     samples = tau.sample(reps, generator=gen)
+    pooled = torch.cdist(x_test[:500].double(), x_test[:500].double())
+    bandwidth = float(pooled[pooled > 0].median())  # one scale per pair of experts
     if true_sampler is not None:
         truth = _pair_spread(true_sampler(reps).to(dtype), n_samples)
     else:
@@ -257,45 +321,153 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
         index = torch.arange(len(c_test)).repeat_interleave(n_samples)
         keep = index < reader_rows
         accuracy = float(reader(samples[keep], index[keep]))
+    agreement = None if reencode is None else r_squared(reencode(one).to(c_test), c_test)
     return RungScores(rung.name, nll_value, energy, spread, accuracy, rung.fit_cpu_seconds,
-                      translate_ms)
+                      translate_ms, c2st=c2st_value,
+                      vendi=_vendi(samples, n_samples, bandwidth), reencode=agreement)
+
+
+def truth_vendi(x_test: Tensor, c_test: Tensor, true_sampler: Callable[[Tensor], Tensor], *,
+                n_samples: int = 8) -> float:
+    """The Vendi score of :func:`score_rung` for draws of the true conditional."""
+    reps = c_test.repeat_interleave(n_samples, 0)
+    pooled = torch.cdist(x_test[:500].double(), x_test[:500].double())
+    return _vendi(true_sampler(reps), n_samples, float(pooled[pooled > 0].median()))
+
+
+@torch.no_grad()
+def cycle_r2(forward: Rung, backward: Rung, c_test: Tensor, *, n_back: int = 8,
+             seed: int = 0) -> float:
+    r"""Both directions checked against each other without labels: each held-out condition
+    goes :math:`c \to \hat x \sim \tau_{AB}(c) \to \hat c`, with :math:`\hat c` the mean of
+    ``n_back`` draws of :math:`\tau_{BA}(\hat x)`, and the :func:`~n2nlib.metrics.r_squared`
+    of :math:`\hat c` against :math:`c` says how much of the condition survives the round trip
+    (1: all of it; it cannot reach 1 where the target forgets part of the source, e.g.
+    handwriting that a class code does not keep). The backward draws are averaged because a
+    single draw also carries the spread of :math:`p(c \mid x)` (many captions fit one image),
+    which would count against a translator that samples it correctly.
+
+    Arguments:
+        forward: a rung fitted on ``(x, c)``.
+        backward: a rung fitted on ``(c, x)`` (the roles swapped).
+        c_test: held-out conditions.
+        n_back: backward draws averaged per condition (1 for a deterministic rung is enough).
+        seed: seed of both directions' samples.
+    """
+    if n_back < 1:
+        raise ValueError(f"n_back must be at least 1, got {n_back}")
+    gen = torch.Generator().manual_seed(seed)
+    x_hat = forward.translator.sample(c_test.to(_dtype(forward.translator)), generator=gen)
+    x_rep = x_hat.to(_dtype(backward.translator)).repeat_interleave(n_back, 0)
+    c_hat = backward.translator.sample(x_rep, generator=gen)
+    return r_squared(c_hat.view(len(c_test), n_back, -1).mean(1).to(c_test), c_test)
 
 
 def data_efficiency(names: Sequence[str], x: Tensor, c: Tensor, x_test: Tensor, c_test: Tensor,
                     sizes: Sequence[int], *, steps: int = 500, seed: int = 0,
-                    **score_kwargs: Any) -> dict[str, list[float]]:
-    """The energy distance of each rung on held-out pairs against the number of training pairs.
+                    measure: str = "energy", fit_kwargs: dict[str, Any] | None = None,
+                    progress: bool = False, **score_kwargs: Any) -> dict[str, list[float]]:
+    """One held-out measure of each rung against the number of training pairs.
+
+    Arguments:
+        names: the rungs.
+        x, c: the training pairs; the first ``n`` are used for each ``n`` of ``sizes``.
+        x_test, c_test: held-out pairs.
+        sizes: numbers of training pairs.
+        steps: training steps of the trained rungs (the same at every size).
+        seed: of every fit and score.
+        measure: a field of :class:`RungScores` (``"energy"``, ``"c2st"``, ``"reader"``, …).
+        fit_kwargs: more arguments of :func:`fit_rung` (e.g. ``hidden``).
+        progress: a bar over the fits.
+        **score_kwargs: of :func:`score_rung` (e.g. ``reader``).
 
     Returns:
-        ``{rung: [energy at each size]}`` (``nan`` where a rung cannot fit that few pairs).
+        ``{rung: [measure at each size]}`` (``nan`` where a rung cannot fit that few pairs).
     """
+    if measure not in RungScores.__dataclass_fields__ or measure in ("name", "extra"):
+        raise ValueError(f"measure must be a score of RungScores, got {measure!r}")
+    if max(sizes) > len(x):
+        raise ValueError(f"sizes go up to {max(sizes)} but there are {len(x)} training pairs")
+    from tqdm.auto import tqdm
+
     out: dict[str, list[float]] = {name: [] for name in names}
+    bar = tqdm(total=len(sizes) * len(names), desc=f"data efficiency ({measure})",
+               disable=not progress)
+    score_kwargs = {"nll": measure == "nll_per_dim", "c2st": measure == "c2st", **score_kwargs}
     for n in sizes:
         for name in names:
+            bar.update()
             try:
-                rung = fit_rung(name, x[:n], c[:n], steps=steps, seed=seed)
+                rung = fit_rung(name, x[:n], c[:n], steps=steps, seed=seed, **(fit_kwargs or {}))
             except ValueError:  # e.g. fewer pairs than neighbours
                 out[name].append(float("nan"))
                 continue
-            out[name].append(score_rung(rung, x_test, c_test, nll=False, **score_kwargs).energy)
+            value = getattr(score_rung(rung, x_test, c_test, seed=seed, **score_kwargs), measure)
+            out[name].append(float("nan") if value is None else float(value))
+    bar.close()
     return out
 
 
-def table(scores: Sequence[RungScores], *, truth_nll: float | None = None) -> str:
+def table(scores: Sequence[RungScores], *, truth_nll: float | None = None,
+          truth_vendi: float | None = None) -> str:
     """The scores of one pair of experts as a markdown table (``—``: not defined)."""
 
     def cell(value: float | None, fmt: str) -> str:
         return "—" if value is None else format(value, fmt)
 
-    lines = ["| rung | NLL/dim | energy ↓ | spread (1 = truth) | reader ↑ | fit CPU s "
-             "| ms per 100 |", "|---|---|---|---|---|---|---|"]
+    lines = ["| rung | NLL/dim | energy ↓ | C2ST (0.5 = truth) | spread (1 = truth) | Vendi "
+             "| reader ↑ | re-encode R² ↑ | fit CPU s | ms per 100 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in scores:
         lines.append(f"| {s.name} | {cell(s.nll_per_dim, '.3f')} | {s.energy:.4f} | "
-                     f"{cell(s.spread, '.2f')} | {cell(s.reader, '.3f')} | "
-                     f"{s.fit_cpu_seconds:.1f} | {s.translate_ms:.1f} |")
-    if truth_nll is not None:
-        lines.append(f"| *the true conditional* | {truth_nll:.3f} | 0 | 1 | — | — | — |")
+                     f"{cell(s.c2st, '.2f')} | {cell(s.spread, '.2f')} | "
+                     f"{cell(s.vendi, '.2f')} | {cell(s.reader, '.3f')} | "
+                     f"{cell(s.reencode, '.3f')} | {s.fit_cpu_seconds:.1f} | "
+                     f"{s.translate_ms:.1f} |")
+    if truth_nll is not None or truth_vendi is not None:
+        lines.append(f"| *the true conditional* | {cell(truth_nll, '.3f')} | 0 | 0.5 | 1 | "
+                     f"{cell(truth_vendi, '.2f')} | — | — | — | — |")
     return "\n".join(lines)
 
 
 __all__ += ["table"]
+
+
+def residual_figure(reports: dict[str, Any], ranks: dict[str, Tensor], *, size: float = 2.3):
+    """The residual checks of notebook 09 as pictures, one column per pair of experts: a QQ
+    plot of the cINN's residual ``v`` against N(0, 1) (on the diagonal when ``v`` is standard
+    normal) over the rank histogram of held-out targets among its samples (flat when the
+    samples are calibrated; U-shaped when too narrow; a hump when too wide).
+
+    Arguments:
+        reports: ``{pair: ResidualReport}`` (:func:`~n2nlib.metrics.residual_report`).
+        ranks: ``{pair: rank frequencies}`` (:func:`~n2nlib.metrics.rank_histogram`).
+        size: inches per panel.
+
+    Returns:
+        The figure.
+    """
+    from n2nlib.course.plots import new_figure
+
+    if set(reports) != set(ranks):
+        raise ValueError(f"reports and ranks must name the same pairs, got {sorted(reports)} "
+                         f"and {sorted(ranks)}")
+    fig, axes = new_figure(len(reports), 2, size=size)
+    for j, pair in enumerate(reports):
+        theoretical, observed = (q.numpy() for q in reports[pair].quantiles)
+        qq, hist = axes[j], axes[len(reports) + j]
+        qq.plot(theoretical, observed, ".", ms=3)
+        qq.plot(theoretical, theoretical, "k--", lw=1)
+        qq.set_title(f"{pair}: QQ of v", fontsize=9)
+        qq.set_xlabel("N(0, 1) quantile", fontsize=8)
+        qq.set_ylabel("v quantile", fontsize=8)
+        freq = ranks[pair].numpy()
+        hist.bar(range(len(freq)), freq, width=0.9)
+        hist.axhline(1 / len(freq), color="k", ls="--", lw=1, label="calibrated")
+        hist.set_title(f"{pair}: rank of the truth", fontsize=9)
+        hist.set_xlabel(f"rank among {len(freq) - 1} samples", fontsize=8)
+        hist.legend(fontsize=7, loc="lower center")
+    return fig
+
+
+__all__ += ["residual_figure"]

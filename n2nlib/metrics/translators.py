@@ -39,6 +39,7 @@ __all__ = [
     "hsic",
     "mean_pairwise_distance",
     "mmd",
+    "r_squared",
     "rank_histogram",
     "residual_report",
     "vendi_score",
@@ -100,23 +101,33 @@ def mmd(a: object, b: object, bandwidth: float | None = None) -> float:
     return float(xx + yy - 2 * k(x, y).mean())
 
 
-def classifier_two_sample_test(a: object, b: object, *, folds: int = 5, seed: int = 0) -> float:
-    """Held-out accuracy of a logistic regression that tells ``a`` from ``b``
-    (Lopez-Paz & Oquab's C2ST): 0.5 when it cannot, 1.0 when the sets are apart.
+def classifier_two_sample_test(a: object, b: object, *, folds: int = 5, seed: int = 0,
+                               model: str = "logistic", neighbours: int = 10) -> float:
+    """Held-out accuracy of a classifier that tells ``a`` from ``b`` (Lopez-Paz & Oquab's
+    C2ST): 0.5 when it cannot, 1.0 when the sets are apart.
+
+    A logistic regression sees differences of the means (and of linear features); a
+    k-nearest-neighbour classifier also sees differences of shape, e.g. samples between the
+    modes of a multimodal target.
 
     Arguments:
         a, b: samples ``(N, D)`` and ``(M, D)`` (balanced by subsampling the larger one).
         folds: cross-validation folds.
         seed: the shuffling seed.
+        model: ``"logistic"`` or ``"knn"`` (on standardised coordinates).
+        neighbours: the k of ``"knn"``.
 
     Returns:
         The mean held-out accuracy.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if model not in ("logistic", "knn"):
+        raise ValueError(f"model must be 'logistic' or 'knn', got {model!r}")
     x, y = _two_sets(a, b)
     rng = np.random.default_rng(seed)
     n = min(len(x), len(y))
@@ -125,8 +136,10 @@ def classifier_two_sample_test(a: object, b: object, *, folds: int = 5, seed: in
     features = np.concatenate([x, y])
     labels = np.concatenate([np.zeros(n), np.ones(n)])
     order = rng.permutation(2 * n)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    scores = cross_val_score(model, features[order], labels[order], cv=min(folds, n))
+    classifier = (LogisticRegression(max_iter=1000) if model == "logistic"
+                  else KNeighborsClassifier(min(neighbours, max(1, n // 2))))
+    pipeline = make_pipeline(StandardScaler(), classifier)
+    scores = cross_val_score(pipeline, features[order], labels[order], cv=min(folds, n))
     return float(scores.mean())
 
 
@@ -156,6 +169,24 @@ def vendi_score(samples: object, bandwidth: float | None = None) -> float:
     lam = torch.linalg.eigvalsh(k / len(x)).clamp_min(0.0)
     lam = lam[lam > 1e-12]
     return float(torch.exp(-(lam * lam.log()).sum()))
+
+
+def r_squared(predicted: object, truth: object) -> float:
+    r"""How much of the variance of ``truth`` ``predicted`` explains, over all coordinates:
+    :math:`1 - \sum \|\hat c - c\|^2 / \sum \|c - \bar c\|^2` (1: exact; 0: no better than
+    the mean of ``truth``; negative: worse). A label-free agreement, e.g. of a condition with
+    its cycle :math:`\tau_{BA}(\tau_{AB}(c))` or with :math:`\Phi(\Lambda(\hat z))`.
+
+    >>> r_squared(torch.tensor([[1.0], [2.0]]), torch.tensor([[1.0], [3.0]]))
+    0.5
+    """
+    p, t = _two_sets(predicted, truth)
+    if len(p) != len(t):
+        raise ValueError(f"predicted and truth must pair up, got {len(p)} and {len(t)} rows")
+    total = (t - t.mean(0)).pow(2).sum()
+    if total == 0:
+        raise ValueError("truth has no variance: R² is undefined")
+    return float(1 - (p - t).pow(2).sum() / total)
 
 
 def _centred_gram(x: Tensor) -> Tensor:
