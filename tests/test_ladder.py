@@ -41,6 +41,8 @@ def test_every_rung_fits_and_deterministic_rungs_have_no_spread(rings):
     assert scores["kNN"].nll_per_dim > truth - 0.05  # no rung beats the true density by much
     md = ladder.table(list(scores.values()), truth_nll=truth)
     assert md.count("\n") == len(ladder.RUNGS) + 2 and "| MLP | — |" in md
+    assert scores["kNN"].bits_per_dim == pytest.approx(scores["kNN"].nll_per_dim / math.log(2))
+    assert f"{scores['kNN'].nll_per_dim:.3f} ({scores['kNN'].bits_per_dim:.3f})" in md
 
 
 def test_a_reader_scores_decoded_samples(rings):

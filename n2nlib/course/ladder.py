@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -202,9 +203,15 @@ class RungScores:
     reencode: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def bits_per_dim(self) -> float | None:
+        """The held-out NLL in bits per dimension (``nll_per_dim / ln 2``)."""
+        return None if self.nll_per_dim is None else self.nll_per_dim / math.log(2)
+
     def row(self) -> dict[str, Any]:
         """A flat dict for a table."""
-        return {"rung": self.name, "NLL/dim": self.nll_per_dim, "energy": self.energy,
+        return {"rung": self.name, "NLL/dim": self.nll_per_dim,
+                "bits/dim": self.bits_per_dim, "energy": self.energy,
                 "C2ST": self.c2st, "spread": self.spread, "Vendi": self.vendi,
                 "reader": self.reader, "re-encode R²": self.reencode,
                 "fit CPU s": self.fit_cpu_seconds, "ms/100": self.translate_ms, **self.extra}
@@ -415,17 +422,20 @@ def table(scores: Sequence[RungScores], *, truth_nll: float | None = None,
     def cell(value: float | None, fmt: str) -> str:
         return "—" if value is None else format(value, fmt)
 
-    lines = ["| rung | NLL/dim | energy ↓ | C2ST (0.5 = truth) | spread (1 = truth) | Vendi "
-             "| reader ↑ | re-encode R² ↑ | fit CPU s | ms per 100 |",
+    def nll(nats: float | None) -> str:
+        return "—" if nats is None else f"{nats:.3f} ({nats / math.log(2):.3f})"
+
+    lines = ["| rung | NLL/dim: nats (bits) | energy ↓ | C2ST (0.5 = truth) | spread (1 = truth) "
+             "| Vendi | reader ↑ | re-encode R² ↑ | fit CPU s | ms per 100 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in scores:
-        lines.append(f"| {s.name} | {cell(s.nll_per_dim, '.3f')} | {s.energy:.4f} | "
+        lines.append(f"| {s.name} | {nll(s.nll_per_dim)} | {s.energy:.4f} | "
                      f"{cell(s.c2st, '.2f')} | {cell(s.spread, '.2f')} | "
                      f"{cell(s.vendi, '.2f')} | {cell(s.reader, '.3f')} | "
                      f"{cell(s.reencode, '.3f')} | {s.fit_cpu_seconds:.1f} | "
                      f"{s.translate_ms:.1f} |")
     if truth_nll is not None or truth_vendi is not None:
-        lines.append(f"| *the true conditional* | {cell(truth_nll, '.3f')} | 0 | 0.5 | 1 | "
+        lines.append(f"| *the true conditional* | {nll(truth_nll)} | 0 | 0.5 | 1 | "
                      f"{cell(truth_vendi, '.2f')} | — | — | — | — |")
     return "\n".join(lines)
 
