@@ -265,6 +265,12 @@ def _pair_spread(samples: Tensor, n_samples: int) -> float:
     return float((grouped[:, 0] - grouped[:, 1]).norm(dim=1).mean())
 
 
+def _bandwidth(x_test: Tensor) -> float:
+    """One kernel scale per pair of experts: the median distance between held-out targets."""
+    d = torch.cdist(x_test[:500].double(), x_test[:500].double())
+    return float(d[d > 0].median())
+
+
 def _vendi(samples: Tensor, n_samples: int, bandwidth: float, conditions: int = 100) -> float:
     grouped = samples.reshape(-1, n_samples, samples.shape[-1])[:conditions].double()
     return sum(vendi_score(g, bandwidth=bandwidth) for g in grouped) / len(grouped)
@@ -311,8 +317,6 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
     c2st_value = pair_c2st(x_test, c_test, one, seed=seed) if c2st else None
     reps = c_test.repeat_interleave(n_samples, 0)
     samples = tau.sample(reps, generator=gen)
-    pooled = torch.cdist(x_test[:500].double(), x_test[:500].double())
-    bandwidth = float(pooled[pooled > 0].median())  # one scale per pair of experts
     if true_sampler is not None:
         truth = _pair_spread(true_sampler(reps).to(dtype), n_samples)
     else:
@@ -331,15 +335,14 @@ def score_rung(rung: Rung, x_test: Tensor, c_test: Tensor, *, n_samples: int = 8
     agreement = None if reencode is None else r_squared(reencode(one).to(c_test), c_test)
     return RungScores(rung.name, nll_value, energy, spread, accuracy, rung.fit_cpu_seconds,
                       translate_ms, c2st=c2st_value,
-                      vendi=_vendi(samples, n_samples, bandwidth), reencode=agreement)
+                      vendi=_vendi(samples, n_samples, _bandwidth(x_test)), reencode=agreement)
 
 
 def truth_vendi(x_test: Tensor, c_test: Tensor, true_sampler: Callable[[Tensor], Tensor], *,
                 n_samples: int = 8) -> float:
     """The Vendi score of :func:`score_rung` for draws of the true conditional."""
     reps = c_test.repeat_interleave(n_samples, 0)
-    pooled = torch.cdist(x_test[:500].double(), x_test[:500].double())
-    return _vendi(true_sampler(reps), n_samples, float(pooled[pooled > 0].median()))
+    return _vendi(true_sampler(reps), n_samples, _bandwidth(x_test))
 
 
 @torch.no_grad()
