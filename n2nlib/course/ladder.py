@@ -43,6 +43,7 @@ from n2nlib.flows import ConditionalINN, GroupedCINN
 from n2nlib.metrics.translators import (
     classifier_two_sample_test,
     energy_distance,
+    median_bandwidth,
     r_squared,
     vendi_score,
 )
@@ -267,8 +268,7 @@ def _pair_spread(samples: Tensor, n_samples: int) -> float:
 
 def _bandwidth(x_test: Tensor) -> float:
     """One kernel scale per pair of experts: the median distance between held-out targets."""
-    d = torch.cdist(x_test[:500].double(), x_test[:500].double())
-    return float(d[d > 0].median())
+    return median_bandwidth(torch.cdist(x_test[:500].double(), x_test[:500].double()))
 
 
 def _vendi(samples: Tensor, n_samples: int, bandwidth: float, conditions: int = 100) -> float:

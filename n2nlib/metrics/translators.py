@@ -38,6 +38,7 @@ __all__ = [
     "energy_distance",
     "hsic",
     "mean_pairwise_distance",
+    "median_bandwidth",
     "mmd",
     "r_squared",
     "rank_histogram",
@@ -54,6 +55,13 @@ def _two_sets(a: object, b: object) -> tuple[Tensor, Tensor]:
     if len(x) < 2 or len(y) < 2:
         raise ValueError(f"need at least 2 rows in each set, got {len(x)} and {len(y)}")
     return x, y
+
+
+def median_bandwidth(distances: Tensor) -> float:
+    """The median heuristic for a Gaussian kernel's σ: the median of the non-zero entries of a
+    distance matrix (1.0 when every distance is 0)."""
+    positive = distances[distances > 0]
+    return float(positive.median()) if positive.numel() else 1.0
 
 
 def energy_distance(a: object, b: object) -> float:
@@ -89,7 +97,7 @@ def mmd(a: object, b: object, bandwidth: float | None = None) -> float:
     pooled = torch.cat([x, y])
     if bandwidth is None:
         d = torch.cdist(pooled, pooled)
-        bandwidth = float(d[d > 0].median()) if (d > 0).any() else 1.0
+        bandwidth = median_bandwidth(d)
 
     def k(p: Tensor, q: Tensor) -> Tensor:
         return torch.exp(-torch.cdist(p, q).pow(2) / (2 * bandwidth**2))
@@ -164,7 +172,7 @@ def vendi_score(samples: object, bandwidth: float | None = None) -> float:
     x = torch.from_numpy(_as_2d_numpy(samples, "samples"))
     d = torch.cdist(x, x)
     if bandwidth is None:
-        bandwidth = float(d[d > 0].median()) if (d > 0).any() else 1.0
+        bandwidth = median_bandwidth(d)
     k = torch.exp(-d.pow(2) / (2 * bandwidth**2))
     lam = torch.linalg.eigvalsh(k / len(x)).clamp_min(0.0)
     lam = lam[lam > 1e-12]
@@ -191,7 +199,7 @@ def r_squared(predicted: object, truth: object) -> float:
 
 def _centred_gram(x: Tensor) -> Tensor:
     d = torch.cdist(x, x)
-    sigma = float(d[d > 0].median()) if (d > 0).any() else 1.0
+    sigma = median_bandwidth(d)
     k = torch.exp(-d.pow(2) / (2 * sigma**2))
     n = len(x)
     h = torch.eye(n, dtype=x.dtype) - 1.0 / n
