@@ -32,6 +32,7 @@ torch.Size([8, 3])
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -615,7 +616,8 @@ class Net2Net(nn.Module):
 
 def _first_float(module: nn.Module) -> Tensor:
     """The first floating parameter (or buffer, for translators fitted in closed form)."""
-    for t in (*module.parameters(), *module.buffers()):
+    # lazily: unpacking every parameter of a large translator costs milliseconds per call
+    for t in itertools.chain(module.parameters(), module.buffers()):
         if t.is_floating_point():
             return t
     raise TypeError(f"the translator {type(module).__name__} holds no floating tensor")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 import os
 import time
@@ -205,7 +206,8 @@ def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int =
     pairs = _as_pairs(data, "eval_data")
     was_training = model.training
     model.eval()
-    p = next(t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point())
+    p = next(t for t in itertools.chain(model.parameters(), model.buffers())
+             if t.is_floating_point())
     gen = torch.Generator().manual_seed(_mix(seed, "eval"))
     total = 0.0
     for i in range(0, len(pairs), batch_size):

@@ -102,6 +102,31 @@ def test_plain_layer_switches_the_background_on_the_photo_flag():
     assert off.config["plain_layer"] is False
 
 
+def test_eval_runs_the_background_trunk_on_photo_rows_only_with_the_same_images():
+    g = tiny_generator()
+    with torch.no_grad():
+        for p in g.parameters():                              # a trunk that draws something
+            p.add_(0.3 * torch.randn_like(p))
+    g.eval()
+    noise = g.sample_noise(6, generator=torch.Generator().manual_seed(0))
+    noise[:, 6] = torch.tensor([-1.0, 1.0, -1.0, 1.0, 1.0, -1.0])  # mixed plain and photo
+    photo = noise[:, 6] > 0
+    calls = []
+    hook = g.background_layer.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    with torch.no_grad():
+        background = g.layers(g.latent(noise, torch.arange(6)))["background"]
+        free = noise[:, g._bg_start:]
+        trunk = (torch.tanh(g.background_layer(free)) + 1.0) / 2.0   # every row
+        plain = (g._plain(noise[:, g.known_dims:]) + g.pixel_noise).clamp(0.0, 1.0)
+        noise[:, 6] = -1.0
+        g.layers(g.latent(noise, torch.arange(6)))           # all plain: no trunk at all
+    hook.remove()
+    assert calls == [3, 6]
+    torch.testing.assert_close(background[photo], trunk[photo].clamp(0.0, 1.0))
+    torch.testing.assert_close(background[~photo], plain[~photo])
+    assert (trunk[photo] - plain[photo]).abs().amax() > 1e-2  # the two layers differ
+
+
 def test_generator_checks_inputs():
     g = tiny_generator()
     with pytest.raises(ValueError, match=r"\[0, 39\]"):

@@ -54,6 +54,18 @@ def test_sbert_encodes_offline_to_384_and_similar_sentences_are_closer(sbert):
     torch.testing.assert_close(sbert.encode(UNRELATED)[0], z[2], atol=1e-5, rtol=1e-4)
 
 
+def test_sbert_single_pass_equals_sentence_transformers_encode(sbert):
+    # batches up to batch_size go through the model's modules in one pass; longer lists go
+    # through model.encode: both give what sentence-transformers' own encode gives
+    texts = [SIMILAR[0], UNRELATED[0]]  # different lengths: the shorter one is padded
+    own = sbert.model.encode(texts, convert_to_tensor=True, show_progress_bar=False)
+    torch.testing.assert_close(sbert.encode(texts), own.float(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(sbert.encode(texts[1:]), own[1:].float(), atol=1e-6, rtol=1e-5)
+    normalized = SentenceBERT(device="cpu", batch_size=2, normalize=True)
+    z = normalized.encode(texts)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(2, dtype=z.dtype), atol=1e-6, rtol=0)
+
+
 def test_bert_mean_pooling_on_the_same_weights_matches_sbert_direction(sbert, bert):
     texts = SIMILAR + UNRELATED
     zb, zs = bert.encode(texts), sbert.encode(texts)

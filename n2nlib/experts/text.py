@@ -149,6 +149,16 @@ class SentenceBERT(nn.Module):
     def encode(self, texts: Sequence[str]) -> Tensor:
         """Embed a batch of sentences: ``(B, dim)`` float32 on the expert's device."""
         items = check_texts(texts)
+        if len(items) <= self.batch_size:
+            # one forward pass through the model's modules: what model.encode computes for a
+            # single batch, without its sorting and bookkeeping (a few ms per call)
+            prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # < 5.2
+            features = {k: v.to(self.device_) if isinstance(v, Tensor) else v
+                        for k, v in prepare(items).items()}
+            z = self.model(features)["sentence_embedding"]
+            if self.normalize:
+                z = torch.nn.functional.normalize(z, dim=1)
+            return z.float().clone()
         z = self.model.encode(
             items, batch_size=self.batch_size, convert_to_tensor=True,
             show_progress_bar=False, normalize_embeddings=self.normalize,

@@ -332,6 +332,11 @@ class ConditionalINN(DensityMixin, nn.Module):
     def embed(self, c: Tensor | None, batch: int | None = None) -> Tensor | None:
         """Check the condition ``c`` and return its embedding ``h = H(c)`` (``None`` if
         unconditional). ``batch`` is the batch size ``c`` must have, if known."""
+        c = self.check_condition(c, batch)
+        return None if c is None else self.embedder(c)
+
+    def check_condition(self, c: Tensor | None, batch: int | None = None) -> Tensor | None:
+        """Check that ``c`` fits this flow (``ValueError``/``TypeError``) and return it."""
         if self.embedder is None:
             if c is not None:
                 raise ValueError(
@@ -350,7 +355,7 @@ class ConditionalINN(DensityMixin, nn.Module):
             raise ValueError(
                 f"x and condition c must have the same batch size, got {batch} and {c.shape[0]}"
             )
-        return self.embedder(c)
+        return c
 
     def _check_x(self, x: Tensor, name: str) -> Tensor:
         p = self._param()

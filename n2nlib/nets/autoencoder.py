@@ -154,7 +154,9 @@ class UpBlock(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         h = F.interpolate(torch.relu(self.bn1(x, cond)), scale_factor=2.0, mode="nearest")
         h = self.conv2(torch.relu(self.bn2(self.conv1(h), cond)))
-        return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        # a 1×1 convolution commutes with nearest upsampling: run it at the low resolution
+        # (a quarter of the work, and a smaller tensor to upsample)
+        return h + F.interpolate(self.skip(x), scale_factor=2.0, mode="nearest")
 
 
 class SelfAttention(nn.Module):

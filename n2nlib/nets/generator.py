@@ -402,7 +402,7 @@ class ShapesGenerator(nn.Module):
         alpha_logits = self.shape_layer(shape_cond)
         alpha = torch.sigmoid(alpha_logits)
         foreground = torch.sigmoid(self.foreground(shape_cond))
-        background = (torch.tanh(self.background_layer(noise[:, self._bg_start :])) + 1.0) / 2.0
+        background = self._background(noise)
         if self.known_dims == N_KNOWN:
             plain = (noise[:, N_KNOWN - 1] <= 0).to(background.dtype)[:, None, None, None]
             if self.plain_layer:
@@ -413,6 +413,20 @@ class ShapesGenerator(nn.Module):
         image = alpha * foreground[:, :, None, None] + (1.0 - alpha) * background
         return {"image": image, "alpha_logits": alpha_logits, "foreground": foreground,
                 "background": background}
+
+    def _background(self, noise: Tensor) -> Tensor:
+        """The background trunk's layer in [0, 1]. In eval mode with a plain layer, only the
+        photo rows run the trunk (the others get zeros, which the plain layer replaces
+        exactly); in training its batch norm needs every row."""
+        free = noise[:, self._bg_start :]
+        if (self.training or not self.plain_layer or self.known_dims != N_KNOWN
+                or bool((noise[:, N_KNOWN - 1] > 0).all())):
+            return (torch.tanh(self.background_layer(free)) + 1.0) / 2.0
+        photo = noise[:, N_KNOWN - 1] > 0
+        out = noise.new_zeros(noise.shape[0], 3, self.size, self.size)
+        if bool(photo.any()):
+            out[photo] = (torch.tanh(self.background_layer(free[photo])) + 1.0) / 2.0
+        return out
 
     def _plain(self, free: Tensor) -> Tensor:
         """The plain layer (see ``plain_layer``): ``(B, 3, S, S)`` from the free noise."""
