@@ -238,3 +238,21 @@ def test_grid_with_sources_layout():
     assert out[5, 0, 0, 0].item() == pytest.approx(0.0) and out[11, 0, 0, 0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="transfers"):
         disentangle.grid_with_sources(ys, xs, transfers[:5])
+
+
+@pytest.mark.usefixtures("float32")
+def test_truth_draws_the_geometry_of_y_in_the_appearance_of_x():
+    from n2nlib import zoo
+
+    pairs = disentangle.held_out_pairs(60, seed=3)
+    truth = pairs.truth()
+    assert truth.shape == pairs.xs.shape
+    read = zoo.load(disentangle.CLASSIFIER).predict(truth)
+    for k, name in enumerate(FACTOR_NAMES):
+        source = pairs.y_factors if name in disentangle.SHAPE_FACTORS else pairs.x_factors
+        other = pairs.x_factors if name in disentangle.SHAPE_FACTORS else pairs.y_factors
+        assert float((read[name] == source[:, k]).float().mean()) >= 0.9, name
+        assert float((read[name] == other[:, k]).float().mean()) <= 0.1, name
+    # drawn from x's random stream: away from both shapes, the background is x's own
+    same = (truth == pairs.xs).all(dim=1).float().mean(dim=(1, 2))
+    assert float(same.median()) > 0.6

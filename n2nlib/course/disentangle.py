@@ -218,9 +218,24 @@ class HeldOutPairs:
     xs: Tensor
     y_factors: Tensor
     x_factors: Tensor
+    seed: int = 0
 
     def __len__(self) -> int:
         return int(self.ys.shape[0])
+
+    def truth(self, size: int | None = None) -> Tensor:
+        """What a perfect transfer shows: the renderer's image with ``y``'s shape, size and
+        position and ``x``'s colour and background — drawn from ``x``'s random stream, so
+        the colour shade and the background (plain pattern or photo crop) are ``x``'s own,
+        while the shape sits at a fresh spot inside ``y``'s position cell."""
+        from n2nlib.data import FACTOR_NAMES, render_shapes
+
+        factors = self.y_factors.clone()
+        appearance = [FACTOR_NAMES.index(f) for f in APPEARANCE_FACTORS]
+        factors[:, appearance] = self.x_factors[:, appearance]
+        images, _ = render_shapes(factors, size or int(self.xs.shape[-1]), self.seed + 1,
+                                  "test", world=WORLD)
+        return images
 
 
 def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
@@ -247,7 +262,7 @@ def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
     fx = (fy + offsets) % sizes
     ys, _ = render_shapes(fy, size, seed, "test", world=WORLD)
     xs, _ = render_shapes(fx, size, seed + 1, "test", world=WORLD)
-    return HeldOutPairs(ys, xs, fy, fx)
+    return HeldOutPairs(ys, xs, fy, fx, seed)
 
 
 @torch.no_grad()
