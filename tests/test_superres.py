@@ -363,3 +363,21 @@ def test_distinct_per_input():
     assert metrics.distinct_per_input(labels, 3).tolist() == [1, 3, 2]
     with pytest.raises(ValueError, match="multiple"):
         metrics.distinct_per_input(labels, 4)
+
+
+def test_shape_ambiguity_is_the_spread_over_the_shapes_the_input_cannot_tell_apart():
+    from n2nlib.data import render_shapes
+
+    pairs = superres.make_shape_pairs(6, split="test", seed=2)
+    assert float(superres.shape_ambiguity(pairs, 0.0).abs().max()) == 0.0  # all determined
+    wide = superres.shape_ambiguity(pairs, 10.0)         # every shape is an alternative
+    assert torch.equal(superres.shape_alternatives(pairs, 10.0), torch.full((6,), 4))
+    versions = []
+    for shape in range(5):
+        factors = pairs.factors.clone()
+        factors[:, 0] = shape
+        versions.append(render_shapes(factors, 32, pairs.seed, "test", world=superres.WORLD)[0])
+    expected = torch.stack(versions).std(dim=0, correction=0).mean(dim=1)
+    torch.testing.assert_close(wide, expected)
+    assert float(wide.flatten(1).amax(1).min()) > 0.05   # open where the outlines differ
+    assert float(wide[:, :, :1].abs().max()) < 0.05      # ... not at the image's left edge

@@ -32,7 +32,11 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.course.deform import RandomDeformation
+from n2nlib.course.mosaic import AppearanceMosaic
 from n2nlib.experts.base import reconstruct
+
+#: what reads a condition from an image: the warp (and tile shuffle), or the mosaic
+Deformation = RandomDeformation | AppearanceMosaic
 
 __all__ = [
     "WORLD",
@@ -87,7 +91,7 @@ def default_deformation() -> RandomDeformation:
 
 
 def make_training_pairs(
-    images: Tensor, deformation: RandomDeformation | None = None, seed: int = 0, copies: int = 1,
+    images: Tensor, deformation: Deformation | None = None, seed: int = 0, copies: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """The training pairs ``(d(y), y)``: each image with ``copies`` random deformations of it.
 
@@ -113,7 +117,7 @@ def make_training_pairs(
 
 
 def fit_disentangler(
-    autoencoder: Any, images: Tensor, *, steps: int, deformation: RandomDeformation | None = None,
+    autoencoder: Any, images: Tensor, *, steps: int, deformation: Deformation | None = None,
     copies: int = 1, seed: int = 0, batch_size: int = 128,
     cinn_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, warmup: int = 100,
     device: Any = None, progress: bool = True, min_std: float | None = None,
@@ -177,7 +181,7 @@ def fit_disentangler(
 
 
 def condition_probe(autoencoder: Any, images: Tensor, factors: Tensor,
-                    deformation: RandomDeformation | None, seed: int = 0) -> dict[str, float]:
+                    deformation: Deformation | None, seed: int = 0) -> dict[str, float]:
     r"""What the condition :math:`\Theta(d(y))` still tells about each factor of ``y``.
 
     A linear probe (:func:`n2nlib.metrics.linear_probe_accuracy`) reads each factor of the
@@ -266,7 +270,7 @@ def held_out_pairs(n: int, seed: int = 0, size: int = 32) -> HeldOutPairs:
 
 
 @torch.no_grad()
-def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, deformation: RandomDeformation | None = None,
+def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, deformation: Deformation | None = None,
              seed: int = 0, batch_size: int = 256, progress: bool = True) -> Tensor:
     r"""Shape of ``y``, appearance of ``x``, per pair.
 
@@ -313,7 +317,7 @@ def transfer(n2n: Any, ys: Tensor, xs: Tensor, *, deformation: RandomDeformation
 
 @torch.no_grad()
 def transfer_grid(n2n: Any, shape_sources: Tensor, appearance_sources: Tensor, *,
-                  deformation: RandomDeformation | None = None, seed: int = 0) -> Tensor:
+                  deformation: Deformation | None = None, seed: int = 0) -> Tensor:
     """All combinations: row ``r``, column ``c`` is the shape of ``shape_sources[r]`` with the
     appearance of ``appearance_sources[c]`` (Fig. S1's layout).
 
@@ -367,7 +371,7 @@ class DisentangleScores:
 @torch.no_grad()
 def evaluate(
     n2n: Any, classifier: Any, pairs: HeldOutPairs, *, transfers: Tensor | None = None,
-    deformation: RandomDeformation | None = None, goal: float = 0.85, batch_size: int = 256,
+    deformation: Deformation | None = None, goal: float = 0.85, batch_size: int = 256,
     reconstructions: tuple[Tensor, Tensor] | None = None,
 ) -> DisentangleScores:
     """Measure the transfer of shape and appearance on held-out pairs.
@@ -434,7 +438,7 @@ class LinearTransfer:
 
     @torch.no_grad()
     def transfer(self, autoencoder: Any, ys: Tensor, xs: Tensor, batch_size: int = 256, *,
-                 deformation: RandomDeformation | None = None, seed: int = 0) -> Tensor:
+                 deformation: Deformation | None = None, seed: int = 0) -> Tensor:
         r"""``y*`` for paired ``ys`` (kept: the residual) and ``xs`` (the new condition).
 
         With ``deformation`` the conditions are read from deformed copies (as in
@@ -461,7 +465,7 @@ class LinearTransfer:
 
 @torch.no_grad()
 def fit_linear_baseline(
-    autoencoder: Any, images: Tensor, *, deformation: RandomDeformation | None = None,
+    autoencoder: Any, images: Tensor, *, deformation: Deformation | None = None,
     seed: int = 0, ridge: float = 1e-3, progress: bool = True,
 ) -> LinearTransfer:
     r"""Fit :class:`LinearTransfer` on :math:`(\Theta(d(y)), \Theta(y))` by ridge regression.

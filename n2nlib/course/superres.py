@@ -125,6 +125,26 @@ def make_shape_pairs(
     return ShapePairs(metrics.downsample(high, low), high, factors, seed, split)
 
 
+def _shape_variants(pairs: ShapePairs, tolerance: float) -> tuple[Tensor, Tensor]:
+    """Every image drawn with each shape (everything else the same), and which of those
+    versions the low-resolution input cannot tell from it: ``(S, N, C, H, W)`` and ``(S, N)``
+    (the true shape always counts)."""
+    from n2nlib.data import FACTORS, render_shapes
+
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    size, low = pairs.high.shape[-1], pairs.low.shape[-1]
+    versions, alike = [], []
+    for shape in range(len(FACTORS["shape"])):
+        other = pairs.factors.clone()
+        other[:, 0] = shape
+        images, _ = render_shapes(other, size, pairs.seed, pairs.split, world=WORLD)
+        rms = (metrics.downsample(images, low) - pairs.low).pow(2).flatten(1).mean(1).sqrt()
+        versions.append(images)
+        alike.append((rms < tolerance) | (pairs.factors[:, 0] == shape))
+    return torch.stack(versions), torch.stack(alike)
+
+
 def shape_alternatives(pairs: ShapePairs, tolerance: float) -> Tensor:
     """How many *other* shapes the low-resolution input cannot tell from the true one.
 
@@ -147,19 +167,60 @@ def shape_alternatives(pairs: ShapePairs, tolerance: float) -> Tensor:
     >>> shape_alternatives(pairs, tolerance=0.0).tolist()
     [0, 0, 0, 0]
     """
-    from n2nlib.data import FACTORS, render_shapes
+    return _shape_variants(pairs, tolerance)[1].sum(dim=0) - 1
 
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    size, low = pairs.high.shape[-1], pairs.low.shape[-1]
-    count = torch.zeros(len(pairs), dtype=torch.long)
-    for shape in range(len(FACTORS["shape"])):
-        other = pairs.factors.clone()
-        other[:, 0] = shape
-        images, _ = render_shapes(other, size, pairs.seed, pairs.split, world=WORLD)
-        rms = (metrics.downsample(images, low) - pairs.low).pow(2).flatten(1).mean(1).sqrt()
-        count += ((rms < tolerance) & (pairs.factors[:, 0] != shape)).long()
-    return count
+
+def shape_ambiguity(pairs: ShapePairs, tolerance: float) -> Tensor:
+    """Where the input leaves the image open: the per-pixel standard deviation over the
+    high-resolution versions the input cannot tell apart (the truth and its
+    :func:`shape_alternatives`), each counted once.
+
+    It is the spread a translator that draws those versions equally often would show, and 0
+    where the input determines the image. Its mean over an image is this notebook's measure
+    of how ambiguous the input is.
+
+    Returns:
+        ``(N, H, W)``, the standard deviation averaged over the colour channels.
+
+    >>> pairs = make_shape_pairs(3, split="test", seed=0)
+    >>> float(shape_ambiguity(pairs, tolerance=0.0).abs().max())
+    0.0
+    """
+    versions, alike = _shape_variants(pairs, tolerance)
+    weight = alike.to(versions.dtype)[:, :, None, None, None]
+    count = weight.sum(dim=0)
+    mean = (versions * weight).sum(dim=0) / count
+    var = ((versions - mean).pow(2) * weight).sum(dim=0) / count
+    return var.sqrt().mean(dim=1)
+
+
+def knn_read(train_features: Tensor, train_labels: Tensor, features: Tensor, k: int = 15
+             ) -> Tensor:
+    """A k-nearest-neighbour probe: the majority label of each row's ``k`` nearest training
+    rows (Euclidean, on features standardised with the training rows' mean and std).
+
+    It asks whether a representation *carries* a label at all, with no model fitted: section 6
+    of notebook 03 reads the shape from the source code and from the raw 8×8 pixels this way.
+
+    Returns:
+        ``(N,)`` predicted labels.
+
+    >>> x = torch.tensor([[0.0], [0.1], [1.0], [1.1]])
+    >>> knn_read(x, torch.tensor([0, 0, 1, 1]), torch.tensor([[0.05], [0.9]]), k=2).tolist()
+    [0, 1]
+    """
+    if not 1 <= k <= len(train_features):
+        raise ValueError(f"k must be in 1 … {len(train_features)}, got {k}")
+    a = train_features.float().flatten(1)
+    mean, std = a.mean(0), a.std(0).clamp_min(1e-6)
+    a, b = (a - mean) / std, (features.float().flatten(1) - mean) / std
+    labels = train_labels.long()
+    out = []
+    for i in range(0, len(b), 256):
+        nearest = torch.cdist(b[i:i + 256], a).topk(k, dim=1, largest=False).indices
+        votes = torch.nn.functional.one_hot(labels[nearest], int(labels.max()) + 1).sum(1)
+        out.append(votes.argmax(dim=1))
+    return torch.cat(out)
 
 
 def make_pairs(

@@ -171,10 +171,12 @@ def gaussian_frechet_distance(mean_a: object, cov_a: object, mean_b: object,
         raise ValueError(f"means must be (D,) and covariances (D, D) with one D, got "
                          f"{mu_a.shape}, {mu_b.shape}, {s_a.shape}, {s_b.shape}")
     s_a, s_b = (s_a + s_a.T) / 2, (s_b + s_b.T) / 2
-    w, v = np.linalg.eigh(s_a)
-    root_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-    inner = root_a @ s_b @ root_a
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
+    # torch's LAPACK eigh: about 9x faster than NumPy's on a 1280-d covariance here (RESULTS)
+    a, b = torch.from_numpy(s_a).double(), torch.from_numpy(s_b).double()
+    w, v = torch.linalg.eigh(a)
+    root_a = (v * w.clamp_min(0.0).sqrt()) @ v.T
+    inner = root_a @ b @ root_a
+    cross = float(torch.linalg.eigvalsh((inner + inner.T) / 2).clamp_min(0.0).sqrt().sum())
     value = float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * cross)
     return max(value, 0.0)
 
@@ -214,7 +216,7 @@ def frechet_distance(feats_a: object, feats_b: object) -> float:
 
 
 @torch.no_grad()
-def efficientnet_features(images: Tensor, *, size: int = 128, batch_size: int = 128,
+def efficientnet_features(images: Tensor, *, size: int = 128, batch_size: int = 32,
                           network: object | None = None) -> Tensor:
     """The 1280-d pooled features of ImageNet EfficientNet-Lite0 (a network nobody here
     trained), for an independent Fréchet distance.
@@ -224,7 +226,8 @@ def efficientnet_features(images: Tensor, *, size: int = 128, batch_size: int = 
         size: images are resized (bilinear, antialiased when shrinking) to ``size × size``
             first; the network was trained at 224, and 32-pixel images are too small for its
             stride-32 head.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (32: a batch of 128 at 128 × 128 pixels holds
+            about 0.6 GiB more of activations and ran 1.8× slower on a 2-core CPU; RESULTS).
         network: an :class:`~n2nlib.experts.efficientnet.EfficientNetLite0` (default: the
             ImageNet one, loaded once).
 
