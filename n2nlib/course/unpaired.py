@@ -106,14 +106,17 @@ def make_domains(
     """
     from n2nlib.data import render_shapes, sample_factors
 
-    images, factors = [], []
+    images, factors = None, []
     for d, background in enumerate(DOMAINS):
         f = sample_factors(n_per_domain, 2 * seed + d, split=split, background=background)
-        images.append(render_shapes(f, size, 2 * seed + d, split, world=WORLD,
-                                    progress=progress)[0])
+        x = render_shapes(f, size, 2 * seed + d, split, world=WORLD, progress=progress)[0]
+        if images is None:  # filled in place: no second copy of every image at the end
+            images = x.new_empty((len(DOMAINS) * n_per_domain, *x.shape[1:]))
+        images[d * n_per_domain:(d + 1) * n_per_domain] = x
+        del x
         factors.append(f)
     labels = torch.arange(len(DOMAINS)).repeat_interleave(n_per_domain)
-    return Domains(torch.cat(images), labels, torch.cat(factors))
+    return Domains(images, labels, torch.cat(factors))
 
 
 @torch.no_grad()

@@ -155,24 +155,26 @@ def render_shapes_full(
     # backgrounds: photo crops first (they need their own draws), plain ones per chunk
     is_photo = factors[:, 4].numpy() == FACTORS["background"].index("photo")
     sources = torch.full((n,), -1, dtype=torch.long)
-    photo_images = None
+    images = torch.empty(n, 3, size, size, dtype=torch.float32)
     if is_photo.any():
         from n2nlib.data.photos import random_crops
 
         photo_images, photo_src = random_crops(int(is_photo.sum()), size, split, rng)
-        if spec.photo_cells is not None:
-            photo_images = low_detail(photo_images, spec.photo_cells)
+        if spec.photo_cells is not None:  # in place, in chunks: no second copy of every crop
+            for i in range(0, len(photo_images), 4096):
+                photo_images[i:i + 4096] = low_detail(photo_images[i:i + 4096],
+                                                      spec.photo_cells)
         sources[torch.from_numpy(is_photo)] = photo_src
+        images[torch.from_numpy(is_photo)] = photo_images  # the backgrounds wait in place
+        del photo_images
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
 
-    images = torch.empty(n, 3, size, size, dtype=torch.float32)
     masks = torch.empty(n, size, size, dtype=torch.long)
     coverage = torch.empty(n, size, size, dtype=torch.float32)
     t = torch.arange(size, dtype=torch.float32) + 0.5
     centers_t = torch.from_numpy(centers).float()
     radius_t = torch.from_numpy(radius).float()
     rgb_t = torch.from_numpy(rgb).float()
-    photo_pos = np.cumsum(is_photo) - 1
     bar = None
     if auto_progress(progress, n, 20000):
         from n2nlib.settings import progress_bar as tqdm
@@ -195,8 +197,8 @@ def render_shapes_full(
         bg = _plain_backgrounds(m, size, rng, gen)
         chunk_photo = is_photo[start:stop]
         if chunk_photo.any():
-            rows = torch.from_numpy(photo_pos[start:stop][chunk_photo])
-            bg[torch.from_numpy(chunk_photo)] = photo_images[rows]
+            photo = torch.from_numpy(chunk_photo)
+            bg[photo] = images[start:stop][photo]
         alpha = cov[:, None]
         images[start:stop] = bg * (1 - alpha) + rgb_t[start:stop, :, None, None] * alpha
         masks[start:stop] = torch.where(cov >= 0.5, chunk_shapes[:, None, None] + 1, 0)
