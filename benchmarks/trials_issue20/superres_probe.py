@@ -7,7 +7,6 @@ held-out inputs of notebook 03, split into inputs that determine the shape and i
 leave it open (``superres.shape_alternatives`` at Φ's median error).
 """
 
-import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
