@@ -19,6 +19,7 @@ CONFIGS = {
     "atan": dict(groups=[1, 2], cond_dim=2, n_blocks=2, hidden_dim=8, clamp=1.5,
                  clamp_activation="atan"),
     "unconditional": dict(groups=[1, 3, 2], cond_dim=0, n_blocks=2, hidden_dim=8),
+    "all-ones": dict(groups=[1, 1], cond_dim=2, n_blocks=2, hidden_dim=8),  # no second update
 }
 
 
@@ -58,7 +59,7 @@ def test_stacked_equals_the_groups_both_ways(name):
         torch.testing.assert_close(logdet_inv, -logdet, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["mlp", "fused", "unconditional"])
+@pytest.mark.parametrize("name", ["mlp", "fused", "unconditional", "all-ones"])
 def test_stacked_logdet_matches_the_autograd_jacobian(name):
     cinn, x, c = _model(name)
     fast = StackedGroups.build(cinn)

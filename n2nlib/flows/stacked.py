@@ -67,12 +67,15 @@ def _coupling_nets(coupling: AffineCoupling, which: int) -> tuple[Layers, Layers
 
 
 def _stack(nets: list[Layers | None], segments: list[list[int]], pads: list[int],
-           hidden: int, out: int, like: Tensor) -> list[tuple[Tensor, Tensor]]:
+           hidden: int, out: int, like: Tensor) -> list[tuple[Tensor, Tensor]] | None:
     """Stack networks of equal depth into ``[(W (n, in, out), b (n, 1, out)), ...]``.
 
     The input of net ``k`` is the concatenation of segments of sizes ``segments[k]``; in the
-    stacked input segment ``j`` starts at ``sum(pads[:j])``. A ``None`` net is all zeros.
+    stacked input segment ``j`` starts at ``sum(pads[:j])``. A ``None`` net is all zeros;
+    ``None`` when every net is (no group has that update: all groups of one dimension).
     """
+    if all(n is None for n in nets):
+        return None
     depth = len(next(n for n in nets if n is not None))
     sizes = [sum(pads)] + [hidden] * (depth - 1) + [out]
     stacked = [(like.new_zeros(len(nets), sizes[i], sizes[i + 1]),
@@ -273,9 +276,12 @@ class StackedGroups:
             x_a, x_b = state[..., : self.A], state[..., self.A:]
             s1, t1 = self._scale_shift(block["net1"], x_a, h)
             y_b = x_b * s1.exp() + t1
-            s2, t2 = self._scale_shift(block["net2"], y_b, h)
-            y_a = x_a * s2.exp() + t2
-            logdet = logdet + block["logdet"] + s1.sum(dim=(0, 2)) + s2.sum(dim=(0, 2))
+            logdet = logdet + block["logdet"] + s1.sum(dim=(0, 2))
+            y_a = x_a
+            if block["net2"] is not None:
+                s2, t2 = self._scale_shift(block["net2"], y_b, h)
+                y_a = x_a * s2.exp() + t2
+                logdet = logdet + s2.sum(dim=(0, 2))
             flat = self._to_flat(torch.cat([y_a, y_b], dim=2))
             if k < len(self.step):
                 state = self._to_state(self._gather(flat, self.step[k]))
@@ -289,12 +295,15 @@ class StackedGroups:
         for k in reversed(range(len(self.blocks))):
             block = self.blocks[k]
             y_a, y_b = state[..., : self.A], state[..., self.A:]
-            s2, t2 = self._scale_shift(block["net2"], y_b, h)
-            x_a = (y_a - t2) * (-s2).exp()
+            x_a = y_a
+            if block["net2"] is not None:
+                s2, t2 = self._scale_shift(block["net2"], y_b, h)
+                x_a = (y_a - t2) * (-s2).exp()
+                logdet = logdet - s2.sum(dim=(0, 2))
             s1, t1 = self._scale_shift(block["net1"], x_a, h)
             x_b = (y_b - t1) * (-s1).exp()
             state = torch.cat([x_a, x_b], dim=2) * block["inv_scale"] + block["loc"]
-            logdet = logdet - block["logdet"] - s1.sum(dim=(0, 2)) - s2.sum(dim=(0, 2))
+            logdet = logdet - block["logdet"] - s1.sum(dim=(0, 2))
             flat = self._to_flat(state)
             if k > 0:
                 state = self._to_state(self._gather(flat, self.step_inv[k - 1]))
