@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["check_tensor", "check_batch", "check_finite", "check_positive_ints"]
+__all__ = ["check_tensor", "check_batch", "check_finite", "check_positive_ints", "first_float"]
 
 
 def check_tensor(
@@ -103,3 +104,17 @@ def check_positive_ints(**values: object) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def first_float(module: nn.Module) -> Tensor:
+    """The first floating parameter (or buffer, for translators fitted in closed form): the
+    device and dtype a translator works in.
+
+    Raises:
+        TypeError: the module holds no floating tensor.
+    """
+    # lazily: unpacking every parameter of a large translator costs milliseconds per call
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        if t.is_floating_point():
+            return t
+    raise TypeError(f"the translator {type(module).__name__} holds no floating tensor")

@@ -32,7 +32,6 @@ torch.Size([8, 3])
 
 from __future__ import annotations
 
-import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from torch import Tensor, nn
 
 from n2nlib import settings
 from n2nlib._batched import batched
+from n2nlib._checks import first_float
 from n2nlib.cache import LatentPairs, _materialise, encode_pairs
 from n2nlib.encoding import call_expert, input_length, iter_batches
 from n2nlib.experts.base import (
@@ -199,12 +199,12 @@ class Net2Net(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the cINN."""
-        return _first_float(self.cinn).device
+        return first_float(self.cinn).device
 
     @property
     def dtype(self) -> torch.dtype:
         """The floating dtype of the cINN."""
-        return _first_float(self.cinn).dtype
+        return first_float(self.cinn).dtype
 
     @torch.no_grad()
     def _encode(self, role: str, inputs: Any, batch_size: int | None) -> Tensor:
@@ -612,15 +612,6 @@ class Net2Net(nn.Module):
     def extra_repr(self) -> str:
         return (f"source dim={_shape_text(latent_shape(self.source))}, "
                 f"target dim={self.target.dim}")
-
-
-def _first_float(module: nn.Module) -> Tensor:
-    """The first floating parameter (or buffer, for translators fitted in closed form)."""
-    # lazily: unpacking every parameter of a large translator costs milliseconds per call
-    for t in itertools.chain(module.parameters(), module.buffers()):
-        if t.is_floating_point():
-            return t
-    raise TypeError(f"the translator {type(module).__name__} holds no floating tensor")
 
 
 def _check_samples(n_samples: int, temperature: float) -> None:

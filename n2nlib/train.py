@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import math
 import os
 import time
@@ -50,6 +49,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from n2nlib._checks import first_float
 from n2nlib.cache import LatentPairs
 
 __all__ = [
@@ -195,6 +195,7 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> Tensor:
     return _Order(n, batch_size, seed)(step)
 
 
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int = 0) -> float:
     """Mean NLL (nats per sample) of ``model`` on ``data``, in eval mode — or the mean of its
@@ -206,8 +207,7 @@ def evaluate(model: nn.Module, data: object, batch_size: int = 1024, seed: int =
     pairs = _as_pairs(data, "eval_data")
     was_training = model.training
     model.eval()
-    p = next(t for t in itertools.chain(model.parameters(), model.buffers())
-             if t.is_floating_point())
+    p = first_float(model)
     gen = torch.Generator().manual_seed(_mix(seed, "eval"))
     total = 0.0
     for i in range(0, len(pairs), batch_size):

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from n2nlib.flows.coupling import AffineCoupling, soft_clamp
 from n2nlib.flows.embedders import IdentityEmbedder, MLPEmbedder
+from n2nlib.flows.subnets import PairedMLP
 
 if TYPE_CHECKING:
     from n2nlib.flows.grouped import GroupedCINN
@@ -140,9 +141,9 @@ class StackedGroups:
                         or (c.clamp, c.clamp_activation) != (first.clamp,
                                                              first.clamp_activation)):
                     return None
-        slopes = {m.negative_slope for part in parts for m in part.modules()
-                  if isinstance(m, nn.LeakyReLU)}
-        slopes |= {m.slope for part in parts for m in part.modules() if hasattr(m, "n_nets")}
+        slopes = {m.negative_slope if isinstance(m, nn.LeakyReLU) else m.slope
+                  for part in parts for m in part.modules()
+                  if isinstance(m, nn.LeakyReLU | PairedMLP)}
         if len(slopes) > 1:
             return None
         self = cls()
@@ -176,7 +177,7 @@ class StackedGroups:
 
         # per block: ActNorm as (G, 1, P) tensors, the two updates' stacked s/t networks
         hidden = max(w.shape[0] for part in parts for block in part.blocks
-                     for pair in (_coupling_nets(block.coupling, 1),) for w, _ in pair[0][:-1])
+                     for w, _ in _coupling_nets(block.coupling, 1)[0][:-1])
         self.blocks = []
         for k in range(parts[0].n_blocks):
             loc, log_scale = like.new_zeros(G, 1, P), like.new_zeros(G, 1, P)

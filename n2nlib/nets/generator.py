@@ -419,10 +419,9 @@ class ShapesGenerator(nn.Module):
         photo rows run the trunk (the others get zeros, which the plain layer replaces
         exactly); in training its batch norm needs every row."""
         free = noise[:, self._bg_start :]
-        if (self.training or not self.plain_layer or self.known_dims != N_KNOWN
-                or bool((noise[:, N_KNOWN - 1] > 0).all())):
+        photo = noise[:, N_KNOWN - 1] > 0 if self.known_dims == N_KNOWN else None
+        if self.training or not self.plain_layer or photo is None or bool(photo.all()):
             return (torch.tanh(self.background_layer(free)) + 1.0) / 2.0
-        photo = noise[:, N_KNOWN - 1] > 0
         out = noise.new_zeros(noise.shape[0], 3, self.size, self.size)
         if bool(photo.any()):
             out[photo] = (torch.tanh(self.background_layer(free[photo])) + 1.0) / 2.0
