@@ -16,7 +16,10 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["FAST", "pick", "device", "is_fast", "seed_everything", "progress_bar"]
+__all__ = [
+    "FAST", "pick", "device", "is_fast", "seed_everything", "progress_bar",
+    "return_freed_memory",
+]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -96,6 +99,51 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def return_freed_memory(mmap_threshold: int = 1 << 20, trim_threshold: int = 16 << 20) -> bool:
+    """Let the memory of freed tensors go back to the operating system (glibc, Linux).
+
+    glibc's ``malloc`` serves a block larger than its *mmap threshold* with a separate mapping,
+    which goes back to the system when the block is freed; smaller blocks come from the heap,
+    whose freed pieces stay in the process while anything above them is alive. By default the
+    threshold starts at 128 KiB and *rises* (up to 32 MiB) each time such a mapping is freed.
+    After a few batches, PyTorch's CPU tensors of a few MiB (images, activations) come from
+    the heap, and a long notebook's resident memory (the figure a 2 GiB Binder limit counts)
+    only grows, far above what is alive. Fixing the thresholds stops the rise: tensors of
+    ``mmap_threshold`` bytes or more are mapped and unmapped, and the heap is trimmed when
+    ``trim_threshold`` bytes at its top are free. Measured in ``benchmarks/RESULTS.md``
+    (notebook 08: peak RSS 2,559 MiB before).
+
+    Arguments:
+        mmap_threshold: blocks of at least this many bytes get their own mapping.
+        trim_threshold: free bytes at the top of the heap above which it is given back.
+
+    Returns:
+        ``True`` if glibc took the setting; ``False`` where there is no glibc (macOS,
+        Windows, musl): nothing is changed there.
+
+    Raises:
+        ValueError: a threshold that is not a positive int (glibc caps the mmap threshold at
+            32 MiB on 64-bit machines).
+    """
+    import ctypes
+    import ctypes.util
+
+    for name, value, cap in (("mmap_threshold", mmap_threshold, 32 << 20),
+                             ("trim_threshold", trim_threshold, None)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (
+                cap is not None and value > cap):
+            raise ValueError(f"{name} must be an int in [1, {cap or 'inf'}] bytes, got {value!r}")
+    path = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(path)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(
+        mallopt(m_trim_threshold, trim_threshold))
 
 
 def progress_bar(*args: Any, **kwargs: Any) -> Any:

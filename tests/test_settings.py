@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -72,3 +74,46 @@ def test_bf16_support_reads_the_cpu_and_says_why():
         assert "no bf16 instructions" in why
     if not torch.cuda.is_available():
         assert bf16_support("cuda") == (False, "this GPU has no bf16 support")
+
+
+_FRAGMENT = """
+import sys, psutil, torch
+from n2nlib import settings
+if sys.argv[1] == "1":
+    assert settings.return_freed_memory()
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+                          torch.nn.Conv2d(32, 32, 3, padding=1))
+process = psutil.Process()
+start = process.memory_info().rss
+keep = []
+with torch.no_grad():
+    for i in range(200):  # batches of 16..63 images: activations of 2-8 MiB, freed each time
+        keep.append(net(torch.rand(16 + (i * 7) % 48, 3, 32, 32))[:, :, :4, :4].clone())
+print((process.memory_info().rss - start) / 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_return_freed_memory_keeps_a_batch_loop_near_what_is_alive():
+    """Batches of a few MiB, freed after each step, with a small result kept: with glibc's
+    default (rising) mmap threshold the process grows far above the ~16 MiB that stays alive;
+    after ``return_freed_memory`` it stays near it."""
+    pytest.importorskip("psutil")
+
+    def growth(call: bool) -> float:
+        out = subprocess.run([sys.executable, "-c", _FRAGMENT, "1" if call else "0"],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    default, fixed = growth(False), growth(True)
+    assert fixed < 64, (default, fixed)
+    assert fixed < 0.5 * default, (default, fixed)
+
+
+@pytest.mark.parametrize("kwargs", [{"mmap_threshold": 0}, {"mmap_threshold": 64 << 20},
+                                    {"trim_threshold": -1}, {"mmap_threshold": 1.5}])
+def test_return_freed_memory_refuses_bad_thresholds(kwargs):
+    with pytest.raises(ValueError, match="threshold"):
+        settings.return_freed_memory(**kwargs)
