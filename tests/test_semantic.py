@@ -11,6 +11,7 @@ import torch
 
 from n2nlib import ConditionalINN, Net2Net
 from n2nlib.course import semantic
+from n2nlib.course.common import ridge_regression
 from n2nlib.data import FACTOR_NAMES
 from n2nlib.experts import IdentityExpert
 from n2nlib.nets.edges import AttributeVectors, LabelMaps
@@ -305,3 +306,27 @@ def test_inpainting_holes_and_measures():
         inpainting.evaluate(_TableClassifier(), samples, holed, truth, holes, factors, 3)
     with pytest.raises(ValueError, match="holes must be"):
         inpainting.cut_holes(truth, holes[:, :8])
+
+
+def test_linear_code_recovers_a_linear_target_and_decodes():
+    """The linear baseline: ridge regression of the codes on the flattened source codes.
+    Where the code is an affine function of the label map it is recovered (R² ≈ 1), the
+    decode goes through the target's ``decode``, and a bad shape is refused."""
+    from n2nlib.experts import as_expert
+
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randint(0, 3, (300, 4, 4), generator=g)
+    source = LabelMaps(3, size=4)
+    c = source.encode(maps).flatten(1)
+    w = torch.randn(c.shape[1], 5, generator=g)
+    z = c @ w + 1.5
+    target = as_expert(lambda y: y, dim=5, decode=lambda z: 2 * z)
+    base = semantic.fit_linear_code(source, (z, torch.zeros_like(z)), maps, ridge=1e-8)
+    assert base.r2 > 0.999
+    out = base.translate(target, maps[:7], batch_size=3)
+    assert out.shape == (7, 5)
+    torch.testing.assert_close(out, 2 * z[:7], atol=1e-3, rtol=1e-3)
+    noisy = semantic.fit_linear_code(source, z + 5 * torch.randn(z.shape, generator=g), maps)
+    assert noisy.r2 < 0.9
+    with pytest.raises(ValueError, match="same N"):
+        ridge_regression(torch.zeros(4, 2), torch.zeros(5, 2))

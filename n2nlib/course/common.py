@@ -27,6 +27,9 @@ __all__ = [
     "TrainedTranslator",
     "fit_translator",
     "factor_agreement",
+    "ridge_regression",
+    "LinearCode",
+    "fit_linear_code",
 ]
 
 
@@ -137,6 +140,86 @@ def fit_translator(
                       seed=seed, optimizer="adamw" if weight_decay else "adam",
                       weight_decay=weight_decay)
     return TrainedTranslator(n2n, history, encode_seconds, history.seconds)
+
+
+def ridge_regression(c: Tensor, z: Tensor, ridge: float = 1e-3
+                     ) -> tuple[Tensor, Tensor, float]:
+    r"""Least squares with a ridge: :math:`\hat z = b + c W`, fitted in float64.
+
+    Arguments:
+        c: ``(N, C)`` inputs.
+        z: ``(N, D)`` targets.
+        ridge: penalty on ``W``, relative to the mean variance of the centred inputs.
+
+    Returns:
+        ``(W, b, r2)``: ``(C, D)`` and ``(D,)`` in float32, and the share of the targets'
+        variance that the fit explains on these rows.
+
+    >>> c = torch.randn(200, 3, dtype=torch.float64)
+    >>> w, b, r2 = ridge_regression(c, 2 * c[:, :2] + 1)
+    >>> round(r2, 3), [round(x, 2) for x in b.tolist()]
+    (1.0, [1.0, 1.0])
+    """
+    if c.ndim != 2 or z.ndim != 2 or c.shape[0] != z.shape[0]:
+        raise ValueError(f"c and z must be (N, C) and (N, D) with the same N, got "
+                         f"{tuple(c.shape)} and {tuple(z.shape)}")
+    c, z = c.double().cpu(), z.double().cpu()
+    c_mean, z_mean = c.mean(0), z.mean(0)
+    cc, zc = c - c_mean, z - z_mean
+    gram = cc.T @ cc
+    penalty = ridge * float(gram.diagonal().mean())
+    weight = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], dtype=gram.dtype),
+                                cc.T @ zc)
+    r2 = 1.0 - float(((zc - cc @ weight) ** 2).sum() / (zc**2).sum().clamp_min(1e-300))
+    return weight.float(), (z_mean - c_mean @ weight).float(), r2
+
+
+@dataclass
+class LinearCode:
+    r"""A deterministic baseline translator: :math:`\hat z_\Theta = b + W \operatorname{vec}
+    (\Phi(x))`, decoded by Λ (see :func:`fit_linear_code`).
+
+    It is what τ becomes with one affine Gaussian layer and no residual: one output per
+    input, the best *linear* guess of the code — the conditional mean blurs what the source
+    leaves open (colours, backgrounds) where the cINN draws one of its possibilities.
+
+    Attributes:
+        source: the source expert Φ.
+        weight: ``(C, D)``, ``C`` the flattened size of Φ's code.
+        bias: ``(D,)``.
+        r2: the share of the codes' variance explained on the training pairs.
+    """
+
+    source: Any
+    weight: Tensor
+    bias: Tensor
+    r2: float
+
+    @torch.no_grad()
+    def translate(self, target: Any, inputs: Any, *, batch_size: int = 256) -> Tensor:
+        """Decode ``Λ(b + W vec(Φ(inputs)))``: ``(N, 3, S, S)`` on the CPU."""
+        c = encode_latents(self.source, inputs, batch_size=batch_size, progress=False)
+        z = c.flatten(1).float().cpu() @ self.weight + self.bias
+        return torch.cat([target.decode(z[i : i + batch_size]).cpu()
+                          for i in range(0, len(z), batch_size)])
+
+
+def fit_linear_code(source: Any, targets: tuple[Tensor, Tensor] | Tensor, inputs: Any, *,
+                    ridge: float = 1e-3, progress: bool = False) -> LinearCode:
+    """Fit :class:`LinearCode` by ridge regression of the target codes on ``source``'s codes.
+
+    Arguments:
+        source: the source expert Φ.
+        targets: ``(mean, logvar)`` from :func:`encode_targets` (the means are regressed), or
+            the ``(N, D)`` codes.
+        inputs: what ``source`` takes, one per target row.
+        ridge: see :func:`ridge_regression`.
+        progress: show a progress bar while encoding.
+    """
+    z = targets[0] if isinstance(targets, tuple) else targets
+    c = encode_latents(source, inputs, progress=progress, desc="baseline: encoding x")
+    weight, bias, r2 = ridge_regression(c.flatten(1), z, ridge)
+    return LinearCode(source, weight, bias, r2)
 
 
 def _repeat(x: Tensor, n_samples: int) -> Tensor:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from n2nlib import metrics
+from n2nlib.course.common import ridge_regression
 from n2nlib.course.deform import RandomDeformation
 from n2nlib.course.mosaic import AppearanceMosaic
 from n2nlib.experts.base import reconstruct
@@ -490,14 +491,8 @@ def fit_linear_baseline(
     z = encode_latents(autoencoder, images, progress=progress, desc="baseline: encoding y")
     c = encode_latents(autoencoder, deformed, progress=progress,
                        desc="baseline: encoding d(y)")
-    z, c = z.double().cpu(), c.double().cpu()
-    zc, cc = z - z.mean(0), c - c.mean(0)
-    gram = cc.T @ cc
-    penalty = ridge * float(gram.diagonal().mean())
-    weight = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], dtype=gram.dtype),
-                                cc.T @ zc)
-    r2 = 1.0 - float(((zc - cc @ weight) ** 2).sum() / (zc**2).sum().clamp_min(1e-300))
-    return LinearTransfer(weight.float(), r2, time.perf_counter() - start)
+    weight, _, r2 = ridge_regression(c, z, ridge)
+    return LinearTransfer(weight, r2, time.perf_counter() - start)
 
 
 def border_agreement(images: Tensor, refs_y: Tensor, refs_x: Tensor, width: int = 2) -> float:

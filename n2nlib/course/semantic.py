@@ -41,10 +41,12 @@ from torch import Tensor
 
 from n2nlib import metrics
 from n2nlib.course.common import (
+    LinearCode,
     TrainedTranslator,
     _repeat,
     encode_targets,
     factor_agreement,
+    fit_linear_code,
     fit_translator,
     latent_pairs,
 )
@@ -65,6 +67,8 @@ __all__ = [
     "latent_pairs",
     "TrainedTranslator",
     "fit_translator",
+    "LinearCode",
+    "fit_linear_code",
     "translate",
     "exemplar_transfer",
     "reconstruct",
