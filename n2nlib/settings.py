@@ -101,7 +101,7 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def return_freed_memory(mmap_threshold: int = 1 << 20, trim_threshold: int = 16 << 20) -> bool:
+def return_freed_memory(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 << 20) -> bool:
     """Let the memory of freed tensors go back to the operating system (glibc, Linux).
 
     glibc's ``malloc`` serves a block larger than its *mmap threshold* with a separate mapping,
@@ -112,8 +112,10 @@ def return_freed_memory(mmap_threshold: int = 1 << 20, trim_threshold: int = 16 
     the heap, and a long notebook's resident memory (the figure a 2 GiB Binder limit counts)
     only grows, far above what is alive. Fixing the thresholds stops the rise: tensors of
     ``mmap_threshold`` bytes or more are mapped and unmapped, and the heap is trimmed when
-    ``trim_threshold`` bytes at its top are free. Measured in ``benchmarks/RESULTS.md``
-    (notebook 08: peak RSS 2,559 MiB before).
+    ``trim_threshold`` bytes at its top are free. Each mapped block costs page faults when it
+    is filled again, so a lower threshold trades time for memory: 1 MiB made notebook 08's
+    conv-embedder training 1.3–1.5× slower, 4 MiB (the default) costs nothing measurable there
+    (``benchmarks/RESULTS.md``).
 
     Arguments:
         mmap_threshold: blocks of at least this many bytes get their own mapping.

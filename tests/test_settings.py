@@ -89,16 +89,16 @@ process = psutil.Process()
 start = process.memory_info().rss
 keep = []
 with torch.no_grad():
-    for i in range(200):  # batches of 16..63 images: activations of 2-8 MiB, freed each time
-        keep.append(net(torch.rand(16 + (i * 7) % 48, 3, 32, 32))[:, :, :4, :4].clone())
+    for i in range(200):  # batches of 40..135 images: activations of 5-17 MiB, freed each time
+        keep.append(net(torch.rand(40 + (i * 7) % 96, 3, 32, 32))[:, :, :4, :4].clone())
 print((process.memory_info().rss - start) / 2**20)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_return_freed_memory_keeps_a_batch_loop_near_what_is_alive():
-    """Batches of a few MiB, freed after each step, with a small result kept: with glibc's
-    default (rising) mmap threshold the process grows far above the ~16 MiB that stays alive;
+    """Batches of 5-17 MiB, freed after each step, with a small result kept: with glibc's
+    default (rising) mmap threshold the process grows far above the ~35 MiB that stays alive;
     after ``return_freed_memory`` it stays near it."""
     pytest.importorskip("psutil")
 
@@ -108,7 +108,7 @@ def test_return_freed_memory_keeps_a_batch_loop_near_what_is_alive():
         return float(out.stdout.split()[-1])
 
     default, fixed = growth(False), growth(True)
-    assert fixed < 64, (default, fixed)
+    assert fixed < 96, (default, fixed)
     assert fixed < 0.5 * default, (default, fixed)
 
 
