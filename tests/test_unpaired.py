@@ -222,3 +222,26 @@ class _Constant:
 
     def predict(self, images):
         return torch.full((len(images),), self.value)
+
+
+def test_counterparts_redraw_the_scene_in_the_other_domain():
+    """The truth of a translation: the same factors, the other background. With the source
+    domain as target it is the source image exactly; with the other domain every fully
+    covered shape pixel is unchanged and the background is not."""
+    from n2nlib.data import render_shapes_full
+
+    domains = unpaired.make_domains(12, "test", seed=3)
+    for source in (0, 1):
+        images, factors = domains.domain(source)
+        assert torch.equal(unpaired.counterparts(factors, source, source, seed=3), images)
+        other = unpaired.counterparts(factors, source, 1 - source, seed=3)
+        cover = render_shapes_full(factors, 32, 2 * 3 + source, "test",
+                                   world=unpaired.WORLD).coverage
+        inside = (cover == 1.0)[:, None].expand_as(images)
+        outside = (cover == 0.0)[:, None].expand_as(images)
+        torch.testing.assert_close(other[inside], images[inside])
+        assert (other[outside] - images[outside]).abs().mean() > 0.05
+    with pytest.raises(ValueError, match="target must be a domain index"):
+        unpaired.counterparts(factors, 0, 2, seed=3)
+    with pytest.raises(ValueError, match="factors must be"):
+        unpaired.counterparts(factors[:, :4], 0, 1, seed=3)

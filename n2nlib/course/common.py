@@ -149,7 +149,8 @@ def ridge_regression(c: Tensor, z: Tensor, ridge: float = 1e-3
     Arguments:
         c: ``(N, C)`` inputs.
         z: ``(N, D)`` targets.
-        ridge: penalty on ``W``, relative to the mean variance of the centred inputs.
+        ridge: penalty on ``W``, relative to the mean diagonal of the centred inputs' Gram
+            matrix (the scale of the inputs).
 
     Returns:
         ``(W, b, r2)``: ``(C, D)`` and ``(D,)`` in float32, and the share of the targets'

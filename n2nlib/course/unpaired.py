@@ -31,6 +31,7 @@ from n2nlib import metrics
 from n2nlib.experts.base import reconstruct as _reconstruct
 
 __all__ = [
+    "counterparts",
     "DOMAINS",
     "WORLD",
     "TARGET",
@@ -117,6 +118,37 @@ def make_domains(
         factors.append(f)
     labels = torch.arange(len(DOMAINS)).repeat_interleave(n_per_domain)
     return Domains(images, labels, torch.cat(factors))
+
+
+def counterparts(factors: Tensor, source: int, target: int, seed: int, split: str = "test", *,
+                 size: int = 32) -> Tensor:
+    """What a perfect translation shows: images of domain ``source`` made by
+    :func:`make_domains`, drawn again with domain ``target``'s background — the same shape,
+    size, place and colour, since the renderer draws them before the background.
+
+    Arguments:
+        factors: ``(n, 5)`` the source domain's factors, all of it (``Domains.domain(source)``:
+            the renderer's random stream runs over the whole domain in order).
+        source, target: domain indices.
+        seed, split: those given to :func:`make_domains`.
+        size: image side.
+
+    Returns:
+        ``(n, 3, S, S)``; with ``target == source``, exactly the source images.
+
+    Raises:
+        ValueError: a domain index outside ``DOMAINS`` or factors of another shape.
+    """
+    from n2nlib.data import FACTOR_NAMES, render_shapes
+
+    for name, d in (("source", source), ("target", target)):
+        if d not in range(len(DOMAINS)):
+            raise ValueError(f"{name} must be a domain index in [0, {len(DOMAINS) - 1}], got {d!r}")
+    if factors.ndim != 2 or factors.shape[1] != len(FACTOR_NAMES):
+        raise ValueError(f"factors must be (n, {len(FACTOR_NAMES)}), got {tuple(factors.shape)}")
+    moved = factors.clone()
+    moved[:, FACTOR_NAMES.index("background")] = target
+    return render_shapes(moved, size, 2 * seed + source, split, world=WORLD)[0]
 
 
 @torch.no_grad()
