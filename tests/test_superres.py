@@ -54,6 +54,19 @@ def test_ssim_matches_scikit_image():
         assert float(ours[i]) == pytest.approx(ref, abs=1e-6)
 
 
+def test_ssim_of_a_large_batch_is_each_image_s_own():
+    """Batches larger than one pass (SSIM runs in chunks to bound its memory) give every image
+    the value it has alone, across the chunk boundaries."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(600, 3, 8, 8, generator=g)
+    y = (x + 0.2 * torch.rand(x.shape, generator=g)).clamp(0, 1)
+    together = metrics.ssim(x, y, per_image=True)
+    alone = torch.cat([metrics.ssim(x[i:i + 1], y[i:i + 1], per_image=True) for i in range(600)])
+    assert together.shape == (600,)
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-7)
+    assert metrics.ssim(x, y) == pytest.approx(float(alone.double().mean()), abs=1e-6)
+
+
 def test_ssim_prefers_structure_to_a_brightness_shift_at_equal_psnr():
     x = _images(4, 32, seed=5) * 0.8 + 0.1
     shifted = x + 0.05  # same structure, MSE 0.0025
