@@ -114,7 +114,7 @@ def return_freed_memory(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 
     ``mmap_threshold`` bytes or more are mapped and unmapped, and the heap is trimmed when
     ``trim_threshold`` bytes at its top are free. Each mapped block costs page faults when it
     is filled again, so a lower threshold trades time for memory: 1 MiB made notebook 08's
-    conv-embedder training 1.3–1.5× slower, 4 MiB (the default) costs nothing measurable there
+    conv-embedder training 1.3–1.7× slower, 4 MiB (the default) costs nothing measurable there
     (``benchmarks/RESULTS.md``).
 
     Arguments:
