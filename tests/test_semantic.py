@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from n2nlib import ConditionalINN, Net2Net
+from n2nlib import ConditionalINN, Net2Net, metrics
 from n2nlib.course import semantic
 from n2nlib.course.common import ridge_regression
 from n2nlib.data import FACTOR_NAMES
@@ -326,7 +326,23 @@ def test_linear_code_recovers_a_linear_target_and_decodes():
     out = base.translate(target, maps[:7], batch_size=3)
     assert out.shape == (7, 5)
     torch.testing.assert_close(out, 2 * z[:7], atol=1e-3, rtol=1e-3)
+    moved = base.transfer(target, z[:7], maps[:7], maps[7:14], batch_size=3)
+    torch.testing.assert_close(moved, 2 * z[7:14], atol=1e-3, rtol=1e-3)
     noisy = semantic.fit_linear_code(source, z + 5 * torch.randn(z.shape, generator=g), maps)
     assert noisy.r2 < 0.9
     with pytest.raises(ValueError, match="same N"):
         ridge_regression(torch.zeros(4, 2), torch.zeros(5, 2))
+
+
+def test_factor_probes_fit_on_the_first_half_and_score_the_second():
+    g = torch.Generator().manual_seed(1)
+    factors = torch.stack([torch.randint(0, 2, (200,), generator=g)] * 5, dim=1)
+    features = torch.randn(200, 4, generator=g)
+    features[:, 0] += 5.0 * factors[:, 0]
+    got = semantic.factor_probes(features, factors, names=["shape", "background"])
+    assert list(got) == ["shape", "background"]
+    expected = metrics.linear_probe_accuracy(features[:100], factors[:100, 0],
+                                             test_features=features[100:],
+                                             test_labels=factors[100:, 0])
+    assert got["shape"] == expected > 0.95
+    assert len(semantic.factor_probes(torch.randn(200, 4, generator=g), factors)) == 5

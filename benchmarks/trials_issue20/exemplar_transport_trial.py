@@ -14,9 +14,10 @@ import math
 import sys
 import time
 
+import _semantic_setup
 import torch
 
-from n2nlib import ConditionalINN, Net2Net, settings, zoo
+from n2nlib import ConditionalINN, Net2Net, settings
 from n2nlib.course import semantic
 from n2nlib.nets.edges import LabelMaps
 
@@ -26,15 +27,9 @@ LAMBDAS = [float(x) for x in sys.argv[1].split(",")]
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 N_TEST = 1000
 start = time.time()
-ae = zoo.load(semantic.TARGET)
-seg = zoo.load(semantic.SEGMENTER)
-clf = zoo.load(semantic.CLASSIFIER)
-train = semantic.make_data(10000, "train", seed=0)
-test = semantic.make_data(N_TEST, "test", seed=1)
-train.segment(seg)
-test.segment(seg)
-targets = semantic.encode_targets(ae, train.images, progress=False)
-test_targets = semantic.encode_targets(ae, test.images, progress=False)
+world = _semantic_setup.load(N_TEST)
+ae, seg, clf, train, test = world.ae, world.seg, world.clf, world.train, world.test
+targets, test_targets = world.targets, world.test_targets
 perm = torch.randperm(N_TEST, generator=torch.Generator().manual_seed(7))
 source = LabelMaps(semantic.N_CLASSES, pool=8)
 
@@ -51,10 +46,8 @@ def report(tag: str, x: torch.Tensor, fresh: torch.Tensor | None = None) -> None
 
 
 linear = semantic.fit_linear_code(source, targets, train.labels)
-with torch.no_grad():
-    c = source.encode(test.labels).flatten(1)
-    moved = test_targets[0] + (c[perm] - c) @ linear.weight
-    report(f"linear baseline (R² {linear.r2:.3f})", torch.cat([ae.decode(b) for b in moved.split(256)]))
+report(f"linear baseline (R² {linear.r2:.3f})",
+       linear.transfer(ae, test_targets[0], test.labels, test.labels[perm]))
 
 
 class TransportCINN(ConditionalINN):

@@ -13,9 +13,10 @@ and the colours' confusion matrix.
 import sys
 import time
 
+import _semantic_setup
 import torch
 
-from n2nlib import metrics, settings, zoo
+from n2nlib import settings
 from n2nlib.course import semantic
 from n2nlib.data import FACTOR_NAMES
 from n2nlib.nets.edges import AttributeVectors, LabelMaps
@@ -27,22 +28,13 @@ STEPS_MAP = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 N_TEST = 1000
 FIT = {"batch_size": 128, "lr": 1e-3, "weight_decay": 1e-4, "progress": False}
 start = time.time()
-ae = zoo.load(semantic.TARGET)
-seg = zoo.load(semantic.SEGMENTER)
-clf = zoo.load(semantic.CLASSIFIER)
-train = semantic.make_data(10000, "train", seed=0)
-test = semantic.make_data(N_TEST, "test", seed=1)
-train.segment(seg)
-test.segment(seg)
-targets = semantic.encode_targets(ae, train.images, progress=False)
-test_targets = semantic.encode_targets(ae, test.images, progress=False)
+world = _semantic_setup.load(N_TEST)
+ae, seg, clf, train, test = world.ae, world.seg, world.clf, world.train, world.test
+targets, test_targets = world.targets, world.test_targets
 
 
 def probes(features: torch.Tensor, tag: str) -> None:
-    half = len(features) // 2
-    row = {name: metrics.linear_probe_accuracy(features[:half], test.factors[:half, k],
-                                               test_features=features[half:], test_labels=test.factors[half:, k])
-           for k, name in enumerate(FACTOR_NAMES)}
+    row = semantic.factor_probes(features, test.factors)
     print(f"linear probe from {tag}:", {k: round(x, 3) for k, x in row.items()}, flush=True)
 
 

@@ -199,8 +199,29 @@ class LinearCode:
     @torch.no_grad()
     def translate(self, target: Any, inputs: Any, *, batch_size: int = 256) -> Tensor:
         """Decode ``Λ(b + W vec(Φ(inputs)))``: ``(N, 3, S, S)`` on the CPU."""
+        return self._decode(target, self._code(inputs, batch_size) @ self.weight + self.bias,
+                            batch_size)
+
+    @torch.no_grad()
+    def transfer(self, target: Any, codes: Tensor, inputs: Any, new_inputs: Any, *,
+                 batch_size: int = 256) -> Tensor:
+        """The baseline's exemplar transfer: keep what the fit leaves to each code and swap
+        the source, ``Λ(z + (Φ(new) − Φ(old)) W)``: ``(N, 3, S, S)`` on the CPU.
+
+        Arguments:
+            target: the autoencoder (``decode``).
+            codes: ``(N, D)`` the exemplars' codes Θ(y).
+            inputs, new_inputs: the source inputs that go with them, and the new ones.
+        """
+        shift = (self._code(new_inputs, batch_size) - self._code(inputs, batch_size)) @ self.weight
+        return self._decode(target, codes.float().cpu() + shift, batch_size)
+
+    def _code(self, inputs: Any, batch_size: int) -> Tensor:
         c = encode_latents(self.source, inputs, batch_size=batch_size, progress=False)
-        z = c.flatten(1).float().cpu() @ self.weight + self.bias
+        return c.flatten(1).float().cpu()
+
+    @staticmethod
+    def _decode(target: Any, z: Tensor, batch_size: int) -> Tensor:
         return torch.cat([target.decode(z[i : i + batch_size]).cpu()
                           for i in range(0, len(z), batch_size)])
 

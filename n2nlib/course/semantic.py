@@ -77,6 +77,7 @@ __all__ = [
     "pixel_diversity",
     "factor_agreement",
     "edge_agreement",
+    "factor_probes",
     "change_one_factor",
     "ModificationScores",
     "modification_scores",
@@ -290,6 +291,28 @@ def distinct_values(classifier: Any, generated: Tensor, n_samples: int, factor: 
     1 means every sample agrees (no variability in that factor)."""
     labels = classifier.predict(generated)[factor].reshape(-1)
     return float(metrics.distinct_per_input(labels, n_samples).double().mean())
+
+
+def factor_probes(features: Tensor, factors: Tensor,
+                  names: Sequence[str] | None = None) -> dict[str, float]:
+    """How well a linear probe reads each factor from ``features``: fitted on the first half
+    of the rows, scored on the second (:func:`n2nlib.metrics.linear_probe_accuracy`).
+
+    Arguments:
+        features: ``(N, D)``, e.g. the codes Θ(y) or a translator's residuals v.
+        factors: ``(N, 5)`` the true factors of the same rows.
+        names: the factors to probe (default: all of :data:`n2nlib.data.FACTOR_NAMES`).
+
+    Returns:
+        ``{factor: held-out accuracy}``.
+    """
+    from n2nlib.data import FACTOR_NAMES
+
+    half = len(features) // 2
+    return {name: metrics.linear_probe_accuracy(
+                features[:half], factors[:half, k], test_features=features[half:],
+                test_labels=factors[half:, k])
+            for k, name in enumerate(FACTOR_NAMES) if names is None or name in names}
 
 
 def change_one_factor(factors: Tensor, seed: int = 0,
