@@ -204,11 +204,18 @@ def load_weights(module: nn.Module, directory: str | os.PathLike, *,
                  filename: str = WEIGHTS) -> None:
     """Load ``model.safetensors`` from ``directory`` into ``module``, exactly (strict).
 
+    A module with an ``adapt_state_dict(tensors) -> tensors`` method gets to rewrite the saved
+    tensors first: a cINN converts coupling weights saved in the other layout (fused or
+    separate s/t networks, :func:`~n2nlib.flows.coupling.match_coupling_layout`).
+
     Raises:
         CheckpointError: missing or unexpected tensors, or shapes that do not match.
     """
     path = Path(directory) / filename
     tensors = load_tensors(path)
+    adapt = getattr(module, "adapt_state_dict", None)
+    if adapt is not None:
+        tensors = adapt(tensors)
     own = module.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))

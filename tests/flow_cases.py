@@ -81,6 +81,13 @@ CASES = [
         ("none", "vector"),
     ),
     Case("cinn", _cinn, ("none", "vector", "spatial"), is_cinn=True),
+    Case(
+        "cinn_separate",
+        lambda d, c: ConditionalINN(d, 4 if c == "vector" else 0, n_blocks=2, hidden_dim=16,
+                                    fused_subnets=False),
+        ("none", "vector"),
+        is_cinn=True,
+    ),
     Case("grouped_cinn", _grouped, ("none", "vector", "spatial"), is_cinn=True),
 ]
 

@@ -23,11 +23,18 @@ def test_paper_defaults():
     assert cinn.n_blocks == 20 and len(cinn.blocks) == 20
     assert cinn.hidden_dim == 8 * 16
     assert isinstance(cinn.embedder, MLPEmbedder) and cinn.embedder.out_features == 16
-    linears = [m for m in cinn.blocks[0].coupling.s1.modules() if isinstance(m, torch.nn.Linear)]
-    # Table S3a: FC->8d, 2x FC->8d, FC->d  (input = half of z plus h)
+    # the default layout fuses s and t (one batched matmul per layer); either net is Table
+    # S3a's MLP: FC->8d, 2x FC->8d, FC->d  (input = half of z plus h), LeakyReLU 0.01
+    pair = cinn.blocks[0].coupling.st1
+    assert [tuple(w.shape) for w in pair.weights] == [(2, 24, 128), (2, 128, 128),
+                                                     (2, 128, 128), (2, 128, 8)]
+    assert pair.slope == 0.01 and pair.n_hidden == 3
+    separate = ConditionalINN(dim=16, cond_dim=10, fused_subnets=False)
+    s1 = separate.blocks[0].coupling.s1
+    linears = [m for m in s1.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [128, 128, 128, 8]
     assert linears[0].in_features == 8 + 16
-    acts = [m for m in cinn.blocks[0].coupling.s1.modules() if isinstance(m, torch.nn.LeakyReLU)]
+    acts = [m for m in s1.modules() if isinstance(m, torch.nn.LeakyReLU)]
     assert all(a.negative_slope == 0.01 for a in acts) and len(acts) == 3
     assert isinstance(ConditionalINN(4, (3, 16, 16), n_blocks=1).embedder, ConvEmbedder)
     assert isinstance(ConditionalINN(4, 3, n_blocks=1, embedder="identity").embedder,

@@ -277,7 +277,48 @@ def test_fused_rejects_a_subnet_constructor_and_cinn_config_round_trips():
     assert cinn.get_config()["fused_subnets"] is True
     again = ConditionalINN.from_config(cinn.get_config())
     assert again.blocks[0].coupling.fused
-    assert "fused_subnets" not in ConditionalINN(4, 3, n_blocks=1, hidden_dim=8).get_config()
+    # fused is the default, except with custom subnetworks
+    assert ConditionalINN(4, 3, n_blocks=1, hidden_dim=8).get_config()["fused_subnets"] is True
+    custom = ConditionalINN(4, 3, n_blocks=1, subnet_constructor=lambda i, o: torch.nn.Linear(i, o))
+    assert not custom.blocks[0].coupling.fused
+
+
+@pytest.mark.parametrize("dim", [1, 5, 8])
+def test_weights_saved_in_the_old_layout_load_into_the_fused_default(dim, tmp_path):
+    """A checkpoint of separate s/t networks, saved before fusing was the default (its config
+    has no ``fused_subnets``), loads into the fused layout and computes the same function;
+    and back."""
+    import json
+
+    from n2nlib.flows import ConditionalINN, GroupedCINN
+    from n2nlib.testing import perturb_parameters
+
+    torch.manual_seed(dim)
+    old = ConditionalINN(dim, 3, n_blocks=2, hidden_dim=12, fused_subnets=False).double()
+    perturb_parameters(old, 0.3, generator=torch.Generator().manual_seed(0))
+    x, c = torch.randn(6, dim, dtype=torch.float64), torch.randn(6, 3, dtype=torch.float64)
+    old(x, c)  # ActNorm's data-dependent initialisation happens before the save
+    old.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    doc = json.loads(config_file.read_text())
+    config = doc.get("config", doc)
+    assert config.pop("fused_subnets") is False
+    config_file.write_text(json.dumps(doc))
+    new = ConditionalINN.load(tmp_path / "old")
+    assert new.blocks[0].coupling.fused and next(new.parameters()).dtype == torch.float64
+    for a, b in zip(old(x, c), new(x, c), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    back = new.with_fused_subnets(False)
+    assert not back.blocks[0].coupling.fused
+    assert sorted(back.state_dict()) == sorted(old.state_dict())
+    for key, value in old.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[key], value, atol=0, rtol=0)
+    grouped_old = GroupedCINN([1, dim], 3, n_blocks=1, hidden_dim=8, fused_subnets=False)
+    perturb_parameters(grouped_old, 0.3, generator=torch.Generator().manual_seed(1))
+    grouped_new = GroupedCINN([1, dim], 3, n_blocks=1, hidden_dim=8)
+    grouped_new.load_state_dict(grouped_old.state_dict())
+    xg, cg = torch.randn(4, dim + 1), torch.randn(4, 3)
+    torch.testing.assert_close(grouped_old(xg, cg)[0], grouped_new(xg, cg)[0])
 
 
 def test_grouped_cinn_is_the_product_of_its_groups_and_round_trips(tmp_path):

@@ -9,12 +9,12 @@ from n2nlib.flows import GroupedCINN
 from n2nlib.flows.stacked import StackedGroups
 from n2nlib.testing import perturb_parameters
 
-# groups of one dimension (no second update), odd sizes, per-group default widths, fused s/t,
-# an identity embedder and no condition at all
+# groups of one dimension (no second update), odd sizes, per-group default widths, fused s/t
+# (the default) and separate s/t networks, an identity embedder and no condition at all
 CONFIGS = {
     "mlp": dict(groups=[2, 1, 3, 1, 9], cond_dim=6, n_blocks=3, hidden_dim=12, embed_dim=5),
     "default-widths": dict(groups=[1, 4, 7], cond_dim=3, n_blocks=2),
-    "fused": dict(groups=[3, 5], cond_dim=4, n_blocks=2, hidden_dim=10, fused_subnets=True),
+    "separate": dict(groups=[3, 5], cond_dim=4, n_blocks=2, hidden_dim=10, fused_subnets=False),
     "identity": dict(groups=[2, 3], cond_dim=4, n_blocks=2, hidden_dim=8, embedder="identity"),
     "atan": dict(groups=[1, 2], cond_dim=2, n_blocks=2, hidden_dim=8, clamp=1.5,
                  clamp_activation="atan"),
@@ -59,7 +59,7 @@ def test_stacked_equals_the_groups_both_ways(name):
         torch.testing.assert_close(logdet_inv, -logdet, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["mlp", "fused", "unconditional", "all-ones"])
+@pytest.mark.parametrize("name", ["mlp", "separate", "unconditional", "all-ones"])
 def test_stacked_logdet_matches_the_autograd_jacobian(name):
     cinn, x, c = _model(name)
     fast = StackedGroups.build(cinn)
@@ -84,7 +84,7 @@ def test_grouped_cinn_uses_the_stacked_copy_without_gradients_and_rebuilds_it():
     with torch.no_grad():
         cinn(x, c)
         assert cinn._stacked[1] is first  # nothing changed: the copy is reused
-        cinn.parts[4].blocks[1].coupling.s2.net[0].weight.add_(0.5)  # an in-place edit
+        cinn.parts[4].blocks[1].coupling.st2.weights[0].add_(0.5)  # an in-place edit
         v2, _ = cinn(x, c)
     assert cinn._stacked[1] is not first
     torch.testing.assert_close(v2, _per_group(cinn, "forward", x, c)[0])

@@ -176,9 +176,12 @@ class ConditionalINN(DensityMixin, nn.Module):
         subnet_constructor: custom coupling subnetworks ``(in, out) -> nn.Module``.
         seed: seed of the fixed permutations (block ``i`` uses ``seed + i``).
         fused_subnets: compute each coupling's s and t networks as one
-            :class:`~n2nlib.flows.subnets.PairedMLP` (one batched matmul per layer). The same
-            model family with another ``state_dict`` layout; off by default so that saved
-            models keep loading.
+            :class:`~n2nlib.flows.subnets.PairedMLP` (one batched matmul per layer; 1.13–1.40×
+            the steps/s of separate networks, ``benchmarks/RESULTS.md``). The default
+            (``None``) fuses them unless a ``subnet_constructor`` is given. The same model
+            family either way: weights saved in the other layout load into this one and
+            compute the same function (:func:`~n2nlib.flows.coupling.match_coupling_layout`),
+            so checkpoints saved before fusing was the default keep loading.
 
     References:
         Rombach, Esser & Ommer, *Network-to-Network Translation with Conditional Invertible
@@ -206,9 +209,11 @@ class ConditionalINN(DensityMixin, nn.Module):
         leaky_relu: float | None = None,
         subnet_constructor: SubnetConstructor | None = None,
         seed: int = 0,
-        fused_subnets: bool = False,
+        fused_subnets: bool | None = None,
     ) -> None:
         super().__init__()
+        if fused_subnets is None:
+            fused_subnets = subnet_constructor is None
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         if not isinstance(n_blocks, int) or n_blocks < 1:
@@ -250,9 +255,8 @@ class ConditionalINN(DensityMixin, nn.Module):
             "clamp_activation": clamp_activation,
             "leaky_relu": leaky_relu,
             "seed": seed,
+            "fused_subnets": bool(fused_subnets),
         }
-        if fused_subnets:  # only then, so that configs saved before the option still match
-            self._config["fused_subnets"] = True
         self._custom_subnets = subnet_constructor is not None
 
     # -- configuration -----------------------------------------------------------------------
@@ -288,8 +292,40 @@ class ConditionalINN(DensityMixin, nn.Module):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ConditionalINN:
-        """Build a new (untrained) model from :meth:`get_config`'s output."""
+        """Build a new (untrained) model from :meth:`get_config`'s output (a config saved
+        before ``fused_subnets`` existed builds the default, fused layout; its weights load
+        into it, see :meth:`adapt_state_dict`)."""
         return cls(**config)
+
+    def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rewrite the coupling weights of ``state`` into this model's layout (fused or
+        separate s/t networks), in place; :func:`n2nlib.checkpoint.load_weights` calls it.
+
+        Returns:
+            ``state``.
+        """
+        from n2nlib.flows.coupling import match_coupling_layout
+
+        return match_coupling_layout(self, state)  # type: ignore[return-value]
+
+    def with_fused_subnets(self, fused: bool = True) -> ConditionalINN:
+        """A copy of this model in the fused (or the separate) layout, computing the same
+        function: the converter for models built in the other layout.
+
+        Raises:
+            ValueError: the model has no config (a custom embedder or subnet module).
+
+        >>> old = ConditionalINN(4, 2, n_blocks=2, hidden_dim=8, fused_subnets=False)
+        >>> new = old.with_fused_subnets()
+        >>> x, c = torch.randn(3, 4), torch.randn(3, 2)
+        >>> bool(torch.allclose(old(x, c)[0], new(x, c)[0])), new.get_config()["fused_subnets"]
+        (True, True)
+        """
+        ref = self._param()
+        copy = type(self).from_config({**self.get_config(), "fused_subnets": fused})
+        copy.to(device=ref.device, dtype=ref.dtype)
+        copy.load_state_dict(self.state_dict())
+        return copy
 
     def save(self, directory: str | os.PathLike) -> os.PathLike:
         """Save to ``directory``: ``config.json`` (:meth:`get_config`) and ``model.safetensors``,

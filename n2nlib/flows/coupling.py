@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import MutableMapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from n2nlib._checks import check_batch, check_tensor
 from n2nlib.flows.base import InvertibleModule
 from n2nlib.flows.subnets import PairedMLP, SubnetConstructor, default_subnet
 
-__all__ = ["AffineCoupling", "soft_clamp"]
+__all__ = ["AffineCoupling", "soft_clamp", "match_coupling_layout"]
 
 _CLAMPS = ("tanh", "atan", "none")
 
@@ -31,6 +33,68 @@ def soft_clamp(s: Tensor, clamp: float, kind: str = "tanh") -> Tensor:
     if kind == "none":
         return s
     raise ValueError(f"clamp activation must be one of {_CLAMPS}, got {kind!r}")
+
+
+_SEPARATE = re.compile(r"^([st])([12])\.net\.(\d+)\.(weight|bias)$")
+_FUSED = re.compile(r"^st([12])\.(weights|biases)\.(\d+)$")
+
+
+def _to_fused(state: MutableMapping[str, Tensor], prefix: str) -> None:
+    found: dict[str, dict[tuple[str, int, str], Tensor]] = {"1": {}, "2": {}}
+    for key in [k for k in state if k.startswith(prefix)]:
+        m = _SEPARATE.match(key[len(prefix):])
+        if m:
+            net, which, index, kind = m.groups()
+            found[which][(net, int(index), kind)] = state.pop(key)
+    for which, parts in found.items():
+        indices = sorted({index for _, index, _ in parts})
+        for layer, index in enumerate(indices):
+            w = [parts[(net, index, "weight")].t() for net in "st"]
+            b = [parts[(net, index, "bias")] for net in "st"]
+            state[f"{prefix}st{which}.weights.{layer}"] = torch.stack(w).contiguous()
+            state[f"{prefix}st{which}.biases.{layer}"] = torch.stack(b).unsqueeze(1)
+
+
+def _to_separate(state: MutableMapping[str, Tensor], prefix: str) -> None:
+    for key in [k for k in state if k.startswith(prefix)]:
+        m = _FUSED.match(key[len(prefix):])
+        if m:
+            which, kind, layer = m.groups()
+            value = state.pop(key)
+            for k, net in enumerate("st"):
+                # the MLP's linear layers sit at 0, 2, 4, ... of its Sequential (LeakyReLUs
+                # between them)
+                name = f"{prefix}{net}{which}.net.{2 * int(layer)}."
+                if kind == "weights":
+                    state[name + "weight"] = value[k].t().contiguous()
+                else:
+                    state[name + "bias"] = value[k, 0].clone()
+
+
+def match_coupling_layout(module: nn.Module, state: MutableMapping[str, Tensor]
+                          ) -> MutableMapping[str, Tensor]:
+    """Rewrite, in place, the coupling weights of ``state`` into the layout of ``module``'s
+    :class:`AffineCoupling` layers: fused (``st1``, ``st2``) or separate (``s1``, ``t1``,
+    ``s2``, ``t2``). This is the converter between the two layouts: a ``state_dict`` saved
+    in either loads into a model built with either, and computes the same function.
+
+    Arguments:
+        module: the model the weights are for (any module that contains couplings).
+        state: its ``state_dict`` in either layout (other entries are left as they are).
+
+    Returns:
+        ``state`` itself.
+
+    >>> old = AffineCoupling(4, hidden=8, fused=False)
+    >>> new = AffineCoupling(4, hidden=8, fused=True)
+    >>> sorted(match_coupling_layout(new, old.state_dict())) == sorted(new.state_dict())
+    True
+    """
+    for name, sub in module.named_modules():
+        if isinstance(sub, AffineCoupling) and sub.subnets_are_default:
+            prefix = f"{name}." if name else ""
+            (_to_fused if sub.fused else _to_separate)(state, prefix)
+    return state
 
 
 class AffineCoupling(InvertibleModule):
@@ -66,7 +130,8 @@ class AffineCoupling(InvertibleModule):
             of two separate MLPs. The same function family (parameters map one to one, see
             :meth:`PairedMLP.from_mlps`), a different ``state_dict`` layout
             (``st1``/``st2`` instead of ``s1``/``t1``/``s2``/``t2``). Only for the default
-            subnetworks.
+            subnetworks. ``load_state_dict`` takes weights saved in either layout
+            (:func:`match_coupling_layout`).
 
     References:
         Dinh et al., *Density estimation using Real NVP*, 2017; Ardizzone et al.,
@@ -108,6 +173,7 @@ class AffineCoupling(InvertibleModule):
         self.split = dim // 2
         d_a, d_b = self.split, dim - self.split
         self.fused = bool(fused)
+        self.subnets_are_default = True
         self.has_second = d_a > 0
         # first update: z_b from [z_a; h]; second update: z_a from [z_b'; h]
         if self.fused:
@@ -116,11 +182,17 @@ class AffineCoupling(InvertibleModule):
             self.st2 = (PairedMLP(d_b + cond_features, d_a, width, n_hidden, zero_init=True)
                         if self.has_second else None)
             return
+        self.subnets_are_default = subnet_constructor is None
         make = subnet_constructor or default_subnet(hidden or 8 * dim, n_hidden)
         self.s1 = make(d_a + cond_features, d_b)
         self.t1 = make(d_a + cond_features, d_b)
         self.s2 = make(d_b + cond_features, d_a) if self.has_second else None
         self.t2 = make(d_b + cond_features, d_a) if self.has_second else None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        if self.subnets_are_default:  # weights saved in the other layout load too
+            (_to_fused if self.fused else _to_separate)(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _input(self, part: Tensor, h: Tensor | None) -> Tensor:
         return part if h is None else torch.cat([part, h], dim=1)

@@ -115,6 +115,13 @@ class GroupedCINN(DensityMixin, nn.Module):
         """Build a new (untrained) model from :meth:`get_config`'s output."""
         return cls(**config)
 
+    def adapt_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rewrite coupling weights saved in the other layout into this model's (in place;
+        see :meth:`ConditionalINN.adapt_state_dict`)."""
+        from n2nlib.flows.coupling import match_coupling_layout
+
+        return match_coupling_layout(self, state)  # type: ignore[return-value]
+
     def save(self, directory: str | os.PathLike) -> os.PathLike:
         """Save to ``directory`` (``config.json`` + ``model.safetensors``); see :meth:`load`."""
         from n2nlib.checkpoint import save_model
