@@ -3,10 +3,13 @@
 For an autoencoder: held-out originals above their reconstructions, eight of each domain
 (plain and photo backgrounds), upscaled ×3 (nearest) so that a 32-pixel image is 96 pixels on
 screen. For the superresolution pair (``--sr``): the 8×8 input, bicubic upsampling of it, the
-high-resolution autoencoder's reconstruction of the truth, and the truth.
+high-resolution autoencoder's reconstruction of the truth, and the truth. For an autoencoder
+with an appearance part (``--swap``): the geometry of each row's image drawn in the
+appearance of each column's image, the renderer's own drawing of that scene in the last row.
 
     python benchmarks/figure_zoo.py shapes-ae          # -> docs/zoo/shapes-ae.png
     python benchmarks/figure_zoo.py shapes-ae-8 --sr   # -> docs/zoo/superresolution-pair.png
+    python benchmarks/figure_zoo.py shapes-ae-swap --swap  # -> docs/zoo/shapes-ae-swap.png
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 from n2nlib import zoo
 from n2nlib.course.plots import close, image_rows
 from n2nlib.metrics import downsample
-from n2nlib.zoo.data import shapes_data
+from n2nlib.zoo.data import composite, shapes_data, swap_shapes_data
 from n2nlib.zoo.evaluation import EVAL_SEED
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "zoo"
@@ -35,8 +38,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
     parser.add_argument("--sr", action="store_true", help="the superresolution pair figure")
+    parser.add_argument("--swap", action="store_true", help="the geometry × appearance grid")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.swap:
+        swap_figure(args.name)
+        return
     data = shapes_data(400, EVAL_SEED, "test", world="v2")
     photo = data["factors"][:, 4] == 1
     pick = torch.cat([(~photo).nonzero()[:8, 0], photo.nonzero()[:8, 0]])
@@ -60,6 +67,37 @@ def main() -> None:
                  f"backgrounds (right 8), upscaled ×3")
     fig = image_rows(rows, title=title, cell=1.0, dpi=96, pad=2)
     fig.savefig(path, dpi=96)
+    close(fig)
+    print(path)
+
+
+def swap_figure(name: str) -> None:
+    """Rows: images whose geometry part is kept; columns: images whose appearance part is
+    taken; the bottom row is the renderer's drawing of the last row's scene in each look."""
+    model = zoo.load(name, device="cpu")
+    data = swap_shapes_data(200, EVAL_SEED, "test")
+    photo = data["factors"][:, 4] == 1
+    rows_i = (~photo).nonzero()[:2, 0].tolist() + photo.nonzero()[:2, 0].tolist()
+    cols_i = (~photo).nonzero()[2:5, 0].tolist() + photo.nonzero()[2:5, 0].tolist()
+    z = model.encode(data["image"])
+    columns = {"geometry of ↓": up(data["image"][rows_i + [rows_i[-1]]])}
+    for j in cols_i:
+        cells = [model.decode(model.combine(z[i:i + 1], z[j:j + 1]))[0] for i in rows_i]
+        truth = composite(data["background"][j:j + 1], data["coverage"][rows_i[-1]:][:1],
+                          data["color"][j:j + 1])[0]
+        columns[f"look of #{j}"] = torch.cat([up(data["image"][j:j + 1]),
+                                              up(torch.stack(cells)), up(truth[None])])
+    columns["geometry of ↓"] = torch.cat([torch.ones(1, 3, 96, 96), columns["geometry of ↓"]])
+    from n2nlib.course.plots import image_columns
+
+    labels = (["look from →"] + [f"decoded, #{i}" for i in rows_i]
+              + [f"renderer, #{rows_i[-1]}"])
+    fig = image_columns(columns, size=1.0, rows=labels)
+    fig.suptitle(f"{name}: top row, the images whose look is taken; left column, the images "
+                 "whose geometry is kept;\nbottom row, the renderer's drawing of the last "
+                 "row's scene in each look (held out, upscaled ×3)", fontsize=8)
+    path = OUT / f"{name}.png"
+    fig.savefig(path, dpi=96, bbox_inches="tight")
     close(fig)
     print(path)
 

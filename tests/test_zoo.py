@@ -21,7 +21,7 @@ NAMES = sorted(RECIPES)
 # fall this far below the card's number (about 3 standard errors for the classifiers).
 MARGIN = {"psnr_db": 1.0, "accuracy": 0.03, "miou": 0.03, "recon_accuracy": 0.06,
           "joint": 0.04, "background": 0.04, "recon_joint": 0.06, "recon_background": 0.04,
-          "recon_miou": 0.04}
+          "recon_miou": 0.04, "swap_psnr_db": 1.0, "swap_accuracy": 0.06}
 # biased upwards on small sets: checked on the card
 SKIP_AT_256 = {"frechet_efficientnet", "frechet_efficientnet/bicubic_from_8"}
 # The targets of the issue, checked on the card's (full-size) numbers.
@@ -62,6 +62,15 @@ def test_the_drawable_world_meets_its_goals():
         assert ae[f"recon_miou/{domain}"] >= 0.90, ae
     assert ae["psnr_db"] >= ae["psnr_db/bicubic_from_8"] + 3.0, ae
     assert ae["frechet_efficientnet"] < ae["frechet_efficientnet/bicubic_from_8"], ae
+
+
+def test_the_swap_autoencoder_draws_one_scene_in_anothers_look():
+    """shapes-ae-swap (held-out, the card's 2,000 images): a code made of one image's geometry
+    and another's appearance is read as that scene; reconstructions stay recognisable."""
+    q = zoo.card("shapes-ae-swap").quality
+    assert min(v for k, v in q.items() if k.startswith("swap_accuracy/")) >= 0.95, q
+    assert min(q["recon_joint/plain"], q["recon_joint/photo"]) >= 0.90, q
+    assert q["psnr_db"] >= q["psnr_db/bicubic_from_8"] + 3.0, q
 
 
 def test_cards_meet_the_targets():

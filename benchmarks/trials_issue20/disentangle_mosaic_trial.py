@@ -12,6 +12,7 @@ import sys
 import time
 
 import torch
+from _target import target_autoencoder
 
 from n2nlib import settings, zoo
 from n2nlib.course import disentangle
@@ -26,7 +27,7 @@ factors = sample_factors(12000, 0, split="train", background="mixed")
 images, _ = render_shapes(factors, 32, 0, "train", world=disentangle.WORLD)
 eval_images, _ = render_shapes(sample_factors(500, 3, split="test", background="mixed"), 32, 3,
                                "test", world=disentangle.WORLD)
-ae, reader = zoo.load(disentangle.TARGET), zoo.load(disentangle.CLASSIFIER)
+ae, reader = target_autoencoder(disentangle.TARGET), zoo.load(disentangle.CLASSIFIER)
 d = AppearanceMosaic(fg_tiles=fg, background=background)
 trained = disentangle.fit_disentangler(
     ae, images, steps=3000, deformation=d, seed=0, batch_size=128,

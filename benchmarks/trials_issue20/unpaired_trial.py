@@ -7,6 +7,7 @@ import sys
 import time
 
 import torch
+from _target import target_autoencoder
 
 from n2nlib import ConditionalINN, Net2Net, metrics, zoo
 from n2nlib.course import semantic, unpaired
@@ -22,7 +23,7 @@ N = int(sys.argv[5])
 t = time.time()
 train = unpaired.make_domains(N, "train", seed=0)
 test = unpaired.make_domains(400, "test", seed=1)
-ae = zoo.load("shapes-ae")
+ae = target_autoencoder(unpaired.TARGET)
 clf = zoo.load("shapes-attributes")
 lab = Labelator(list(unpaired.DOMAINS))
 cinn = ConditionalINN(dim=ae.dim, cond_dim=lab.dim, n_blocks=NB, hidden_dim=H)

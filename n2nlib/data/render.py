@@ -55,6 +55,9 @@ class ShapesRender:
         colors: float32 ``(N, 3)``: the shape's RGB.
         background_sources: long ``(N,)``: for photo backgrounds, the index of the photograph
             in :data:`~n2nlib.data.photos.PHOTO_NAMES`; -1 for plain ones.
+        backgrounds: float32 ``(N, 3, S, S)``, the backgrounds before the shape was drawn
+            (``images = backgrounds · (1 − coverage) + colors · coverage``); ``None`` unless
+            rendered with ``keep_backgrounds=True``.
     """
 
     images: torch.Tensor
@@ -64,6 +67,7 @@ class ShapesRender:
     radii: torch.Tensor
     colors: torch.Tensor
     background_sources: torch.Tensor
+    backgrounds: torch.Tensor | None = None
 
 
 def _plain_backgrounds(n: int, size: int, rng: np.random.Generator, gen: torch.Generator, *,
@@ -110,6 +114,7 @@ def render_shapes_full(
     *,
     world: str = DEFAULT_WORLD,
     progress: bool | None = None,
+    keep_backgrounds: bool = False,
 ) -> ShapesRender:
     """Render images for given factor labels, with masks and the drawn continuous parameters.
 
@@ -122,6 +127,8 @@ def render_shapes_full(
             photo backgrounds.
         world: a key of :data:`WORLDS` (shape sizes, detail of photo backgrounds).
         progress: show a tqdm bar (default: only for 20000 images or more).
+        keep_backgrounds: also return the backgrounds without the shapes (one more image
+            tensor; the images and every random draw are the same either way).
 
     Returns:
         A :class:`ShapesRender`.
@@ -170,6 +177,7 @@ def render_shapes_full(
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
 
     masks = torch.empty(n, size, size, dtype=torch.long)
+    backgrounds = torch.empty(n, 3, size, size) if keep_backgrounds else None
     coverage = torch.empty(n, size, size, dtype=torch.float32)
     t = torch.arange(size, dtype=torch.float32) + 0.5
     centers_t = torch.from_numpy(centers).float()
@@ -199,6 +207,8 @@ def render_shapes_full(
         if chunk_photo.any():
             photo = torch.from_numpy(chunk_photo)
             bg[photo] = images[start:stop][photo]
+        if backgrounds is not None:
+            backgrounds[start:stop] = bg
         alpha = cov[:, None]
         images[start:stop] = bg * (1 - alpha) + rgb_t[start:stop, :, None, None] * alpha
         masks[start:stop] = torch.where(cov >= 0.5, chunk_shapes[:, None, None] + 1, 0)
@@ -209,7 +219,7 @@ def render_shapes_full(
         bar.close()
     return ShapesRender(images=images.clamp_(0.0, 1.0), masks=masks, coverage=coverage,
                         centers=centers_t, radii=radius_t, colors=rgb_t,
-                        background_sources=sources)
+                        background_sources=sources, backgrounds=backgrounds)
 
 
 def render_shapes(

@@ -273,6 +273,10 @@ class Autoencoder(nn.Module):
             per step, so ``γ`` should start near the pixel error of a good reconstruction
             (``e^-3 ≈ 0.05``); starting at ``γ = 1`` it would still be far too large after a
             short training, which weighs the KL term up and blurs the reconstructions.
+        appearance_dim: ``0`` for one undivided code; ``k`` names the first ``k`` latent
+            dimensions the *appearance* part and the rest the *geometry* part
+            (:meth:`combine`). The network is the same; the names hold only for a model trained
+            to swap them (:class:`~n2nlib.zoo.objectives.SwapAutoencoderObjective`).
 
     Attributes:
         log_gamma: the learnable log output variance ``log γ`` of Eq. (14), a scalar.
@@ -295,9 +299,14 @@ class Autoencoder(nn.Module):
         embed_dim: int = 64,
         attention: bool = True,
         init_log_gamma: float = -3.0,
+        appearance_dim: int = 0,
     ) -> None:
         super().__init__()
         _levels(size)
+        if (not isinstance(appearance_dim, int) or isinstance(appearance_dim, bool)
+                or not 0 <= appearance_dim < dim):
+            raise ValueError(f"appearance_dim must be an int in [0, dim={dim}), "
+                             f"got {appearance_dim!r}")
         for name, value in (("channels", channels), ("dim", dim), ("width", width),
                             ("max_width", max_width), ("blocks", blocks),
                             ("n_pseudo_classes", n_pseudo_classes), ("embed_dim", embed_dim)):
@@ -308,12 +317,15 @@ class Autoencoder(nn.Module):
         self.size = size
         self.channels = channels
         self.dim = dim
+        self.appearance_dim = appearance_dim
         self.config: dict[str, Any] = {
             "size": size, "channels": channels, "dim": dim, "width": width,
             "max_width": max_width, "blocks": blocks, "n_pseudo_classes": n_pseudo_classes,
             "embed_dim": embed_dim, "attention": bool(attention),
             "init_log_gamma": float(init_log_gamma),
         }
+        if appearance_dim:
+            self.config["appearance_dim"] = appearance_dim
         self.encoder = Encoder(size, channels, dim, width, max_width, blocks)
         self.decoder = Decoder(
             size, channels, dim, width, max_width, n_pseudo_classes, embed_dim, attention
@@ -367,6 +379,32 @@ class Autoencoder(nn.Module):
         check_latent(z, self.dim, "the latent z given to decode")
         device, dtype = model_device_dtype(self)
         return self.decoder(z.to(device=device, dtype=dtype))
+
+    def combine(self, geometry_from: Tensor, appearance_from: Tensor) -> Tensor:
+        """The code with the geometry part of one latent and the appearance part of another.
+
+        Arguments:
+            geometry_from: latents ``(B, dim)`` whose last ``dim − appearance_dim`` entries are
+                kept.
+            appearance_from: latents ``(B, dim)`` whose first ``appearance_dim`` entries are
+                kept.
+
+        Returns:
+            ``(B, dim)`` latents; decode them to draw the one's shape in the other's look.
+
+        Raises:
+            ValueError: the model has no appearance part (``appearance_dim == 0``).
+
+        >>> ae = Autoencoder(size=8, dim=4, width=8, appearance_dim=1)
+        >>> ae.combine(torch.zeros(1, 4), torch.ones(1, 4)).tolist()
+        [[1.0, 0.0, 0.0, 0.0]]
+        """
+        if not self.appearance_dim:
+            raise ValueError("this autoencoder has one undivided code (appearance_dim=0)")
+        check_latent(geometry_from, self.dim, "geometry_from")
+        check_latent(appearance_from, self.dim, "appearance_from")
+        k = self.appearance_dim
+        return torch.cat([appearance_from[:, :k], geometry_from[:, k:]], dim=1)
 
     def reconstruct(self, images: Tensor) -> Tensor:
         """``Λ(Θ(y)_μ)``: decode the posterior mean."""

@@ -174,8 +174,8 @@ class Card:
             f"{self.train_seconds:.0f} s wall clock, {self.train_cpu_seconds:.0f} s CPU "
             f"(+ {self.data_seconds:.0f} s to make the data) on {self.machine}"
             + (f"; load average {self.extra['load_average'][0]} at the start, "
-               f"{self.extra['load_average'][1]} at the end (a machine shared with other "
-               f"jobs: the wall clock is longer than the CPU time)"
+               f"{self.extra['load_average'][1]} at the end (a load above the threads used "
+               f"means other jobs shared the machine and lengthened the wall clock)"
                if self.extra.get("load_average") else ""),
             f"- **Command**: `{self.command}`",
             f"- **Weights**: `{self.file}`, {self.bytes / 1e6:.2f} MB, sha256 "

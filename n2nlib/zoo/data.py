@@ -45,6 +45,37 @@ def augment_flip_shapes(batch: Batch, generator: torch.Generator) -> Batch:
     return out
 
 
+def composite(background: Tensor, coverage: Tensor, color: Tensor) -> Tensor:
+    """The renderer's compositing: ``background · (1 − coverage) + color · coverage``.
+
+    Arguments:
+        background: ``(B, 3, S, S)`` backgrounds.
+        coverage: ``(B, S, S)`` shape coverage in [0, 1].
+        color: ``(B, 3)`` shape colours.
+
+    Returns:
+        ``(B, 3, S, S)`` images.
+
+    >>> composite(torch.zeros(1, 3, 2, 2), torch.ones(1, 2, 2), torch.ones(1, 3)).mean().item()
+    1.0
+    """
+    alpha = coverage[:, None]
+    return background * (1 - alpha) + color[:, :, None, None] * alpha
+
+
+def augment_flip_swap(batch: Batch, generator: torch.Generator) -> Batch:
+    """:func:`augment_flip_shapes` for the swap data: the image, its background and its
+    coverage are mirrored together (so the compositing still holds)."""
+    n = len(batch["image"])
+    flip = (torch.rand(n, generator=generator) < 0.5).to(batch["image"].device)
+    out = dict(batch)
+    for key in ("image", "background", "coverage"):
+        x = batch[key]
+        where = flip.view(-1, *([1] * (x.dim() - 1)))
+        out[key] = torch.where(where, x.flip(-1), x)
+    return out
+
+
 def augment_degrade(batch: Batch, generator: torch.Generator, max_noise: float = 0.04,
                     p_noise: float = 0.5, p_blur: float = 0.25) -> Batch:
     """Mild image degradations, so that a classifier reads generated images as it reads real ones.
@@ -148,6 +179,18 @@ def shapes_data(n: int, seed: int, split: str = "train", augment_photos: float =
             crops = low_detail(crops, cells)
         images[idx] = (crops * (1 - alpha) + colors * alpha).clamp(0, 1)
     return {"image": images, "mask": render.masks, "factors": factors}
+
+
+def swap_shapes_data(n: int, seed: int, split: str = "train", world: str = "v2") -> Batch:
+    """The images of :func:`shapes_data` (same factors and draws) with what made them: the
+    backgrounds without the shape, the coverage and the colour (for
+    :class:`~n2nlib.zoo.objectives.SwapAutoencoderObjective`)."""
+    from n2nlib.data import render_shapes_full, sample_factors
+
+    factors = sample_factors(n, seed, split=split, background="mixed")
+    render = render_shapes_full(factors, 32, seed, split, world=world, keep_backgrounds=True)
+    return {"image": render.images, "background": render.backgrounds,
+            "coverage": render.coverage, "color": render.colors, "factors": factors}
 
 
 def photo_crops(n: int, seed: int, split: str = "train") -> Tensor:

@@ -117,30 +117,38 @@ class AutoencoderObjective:
             network = zoo.load(self.perceptual, device=p.device)
             self._distance = FeatureDistance(network, self.perceptual_layers)
 
-    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
-        images = batch["image"]
-        recon, mean, logvar = model(images, sample=True)
-        extra = None
-        if self._distance is not None:
-            extra = self.perceptual_weight * self._distance(images, recon)
-        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
-                         self.pixel, extra)
-        loss = parts["loss"]
-        logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
-                "gamma": float(model.log_gamma.detach().exp())}
-        if extra is not None:
-            logs["perc"] = float(extra.detach().mean())
+    def _perceptual(self, images: Tensor, recon: Tensor) -> Tensor | None:
+        """The weighted perceptual distance per image ``(B,)``, or ``None`` without one."""
+        if self._distance is None:
+            return None
+        return self.perceptual_weight * self._distance(images, recon)
+
+    def _finish(self, model: nn.Module, loss: Tensor, nll: Tensor, recon: Tensor, step: int,
+                logs: dict, images: Tensor) -> tuple[Tensor, dict]:
+        """Add the adaptive PatchGAN term (Eq. 17) once it is on; normalise per pixel."""
         self._fake = None
         if self.discriminator is not None and step >= self.gan_start:
             self.discriminator.requires_grad_(False)
             g_loss = generator_loss(self.discriminator(recon))
             self.discriminator.requires_grad_(True)
-            weight = adaptive_gan_weight(parts["nll"], g_loss, model.last_layer)
+            weight = adaptive_gan_weight(nll, g_loss, model.last_layer)
             loss = loss + self.gan_weight * weight * g_loss
             logs["g"] = float(g_loss.detach())
             logs["lambda"] = float(weight)
             self._fake = recon.detach()
         return loss / images[0].numel(), logs
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        images = batch["image"]
+        recon, mean, logvar = model(images, sample=True)
+        extra = self._perceptual(images, recon)
+        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
+                         self.pixel, extra)
+        logs = {"rec": float(parts["rec"]), "kl": float(parts["kl"].detach()),
+                "gamma": float(model.log_gamma.detach().exp())}
+        if extra is not None:
+            logs["perc"] = float(extra.detach().mean())
+        return self._finish(model, parts["loss"], parts["nll"], recon, step, logs, images)
 
     def discriminator_loss(self, batch: Batch, step: int) -> Tensor | None:
         """Eq. (15) for the discriminator, on the last reconstructions (None before the GAN)."""
@@ -148,6 +156,55 @@ class AutoencoderObjective:
             return None
         return discriminator_loss(self.discriminator(batch["image"]),
                                   self.discriminator(self._fake))
+
+
+@dataclass
+class SwapAutoencoderObjective(AutoencoderObjective):
+    """Eq. (14) plus a *swap* term that divides the code into appearance and geometry.
+
+    Each image ``i`` of the batch is paired with its neighbour ``j = i − 1`` (cyclically).
+    The code made of ``i``'s geometry part and ``j``'s appearance part
+    (:meth:`~n2nlib.nets.autoencoder.Autoencoder.combine`, both sampled from ``q(z | y)``)
+    must decode to the scene the renderer would draw with ``i``'s shape and ``j``'s colour and
+    background, ``b_j · (1 − α_i) + c_j · α_i``; its NLL (Eq. 18, same ``γ``, same perceptual
+    distance) is added with weight ``swap_weight``. The batch needs ``"background"``,
+    ``"coverage"`` and ``"color"`` (:func:`~n2nlib.zoo.data.swap_shapes_data`); the PatchGAN,
+    when on, judges the plain reconstructions only.
+
+    Arguments:
+        swap_weight: the factor of the swap NLL (the other arguments: see
+            :class:`AutoencoderObjective`).
+    """
+
+    swap_weight: float = 1.0
+
+    def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
+        from n2nlib.nets.autoencoder import reconstruction_nll
+        from n2nlib.zoo.data import composite
+
+        if not getattr(model, "appearance_dim", 0):
+            raise ValueError("the swap objective needs an autoencoder with appearance_dim > 0")
+        missing = {"background", "coverage", "color"} - set(batch)
+        if missing:
+            raise ValueError(f"the swap objective needs {sorted(missing)} in the batch "
+                             "(see n2nlib.zoo.data.swap_shapes_data)")
+        images = batch["image"]
+        mean, logvar = model.encode_distribution(images)
+        z = model.sample_latent(mean, logvar)
+        partner = torch.roll(torch.arange(len(images), device=images.device), 1)
+        target = composite(batch["background"][partner], batch["coverage"],
+                           batch["color"][partner])
+        recon, swapped = model.decoder(torch.cat([z, model.combine(z, z[partner])])).chunk(2)
+        extra = self._perceptual(images, recon)
+        parts = vae_loss(images, recon, mean, logvar, model.log_gamma, self.kl_weight,
+                         self.pixel, extra)
+        swap_nll = reconstruction_nll(target, swapped, model.log_gamma, self.pixel,
+                                      self._perceptual(target, swapped)).mean()
+        loss = parts["loss"] + self.swap_weight * swap_nll
+        logs = {"rec": float(parts["rec"]), "swap": float((target - swapped).detach().abs().mean()),
+                "kl": float(parts["kl"].detach()),
+                "gamma": float(model.log_gamma.detach().exp())}
+        return self._finish(model, loss, parts["nll"], recon, step, logs, images)
 
 
 @dataclass

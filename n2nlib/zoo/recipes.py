@@ -25,10 +25,12 @@ from n2nlib.zoo.data import (
     Batch,
     augment_attributes,
     augment_flip_shapes,
+    augment_flip_swap,
     augment_shift,
     digits_split,
     photo_crops,
     shapes_data,
+    swap_shapes_data,
 )
 from n2nlib.zoo.evaluation import (
     eval_attributes,
@@ -36,11 +38,16 @@ from n2nlib.zoo.evaluation import (
     eval_digits_classifier,
     eval_segmenter,
     eval_shapes_ae,
+    eval_shapes_ae_swap,
     eval_shapes_ae_v1,
     eval_shapes_lowres,
     eval_textures,
 )
-from n2nlib.zoo.objectives import AutoencoderObjective, CrossEntropyObjective
+from n2nlib.zoo.objectives import (
+    AutoencoderObjective,
+    CrossEntropyObjective,
+    SwapAutoencoderObjective,
+)
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,47 @@ _add(Recipe(
         "same held-out images raised that to 0.72 with no retraining "
         "(`benchmarks/probe_world_cause.py`): the photo's detail took the latent's capacity, "
         "and small shapes were the rest of the loss.",
+    ),
+))
+
+_add(Recipe(
+    name="shapes-ae-swap",
+    kind="autoencoder",
+    summary="shapes-ae's network trained so that its code has two parts: the first 64 "
+            "dimensions hold the appearance (the shape's colour, the background), the last 64 "
+            "the geometry (shape, size, place); a code made of one image's geometry and "
+            "another's appearance draws that scene.",
+    model=Autoencoder,
+    config={"size": 32, "channels": 3, "dim": 128, "width": 32, "max_width": 128,
+            "n_pseudo_classes": 100, "embed_dim": 64, "attention": True,
+            "appearance_dim": 64},
+    make_data=lambda n, seed: swap_shapes_data(n, seed),
+    n_train=40000,
+    steps=3000,
+    batch_size=64,
+    lr=1e-3,
+    objective=lambda: SwapAutoencoderObjective(
+        kl_weight=0.1, perceptual="efficientnet-lite0", perceptual_layers=(0, 2, 4),
+        perceptual_weight=0.25),
+    augment=augment_flip_swap,
+    evaluate=eval_shapes_ae_swap,
+    eval_n=2000,
+    data="the 40,000 training images of shapes-ae, each with its background, coverage and "
+         "colour from the renderer (`zoo.data.swap_shapes_data`); random left-right flips",
+    held_out=_HELD_OUT_V2,
+    architecture="as shapes-ae (VAE, latent 128: ResNet encoder to 4×4, flatten, FC; "
+                 "BigGAN-style decoder with conditional BN and a non-local block); no PatchGAN",
+    notes=(
+        "Loss: shapes-ae's (Eq. 14, L1 + 0.25 × EfficientNet-Lite0 distance, γ, KL weight "
+        "0.1) plus the same NLL for a swapped code: image i's geometry part with image "
+        "i − 1's appearance part must draw b_{i−1} · (1 − α_i) + c_{i−1} · α_i, the scene the "
+        "renderer composes from i's shape coverage α_i and i − 1's background and colour "
+        "(`SwapAutoencoderObjective`).",
+        "Why: in shapes-ae's code a shape's colour is stored where the shape is (notebook "
+        "08: an exemplar's colour kept in 0.95 when the new map leaves the shape in place, "
+        "0.65 when it moves it) and the residual of every translator keeps the "
+        "plain/photo class (notebooks 04, 05, 08). A code whose parts are the scene's "
+        "geometry and its appearance gives a translator both at fixed coordinates.",
     ),
 ))
 

@@ -230,7 +230,7 @@ TRAINING_ORDER: list[str] = [
     # readers first: the autoencoders' cards are measured with them
     "digits-classifier", "digits-ae",
     "shapes-attributes-v1", "shapes-segmenter-v1", "shapes-ae-32",
-    "shapes-attributes", "shapes-segmenter", "shapes-ae", "shapes-ae-8",
+    "shapes-attributes", "shapes-segmenter", "shapes-ae", "shapes-ae-swap", "shapes-ae-8",
     "textures-ae-32", "textures-ae-8",
     "shapes-generator", "shapes-generator-dequant", "sbert-to-shapes",
 ]
