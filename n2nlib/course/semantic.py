@@ -88,8 +88,11 @@ __all__ = [
 
 WORLD = "v2"
 """The shapes world (:data:`n2nlib.data.WORLDS`) the experts below were trained on."""
-TARGET = "shapes-ae"
-"""The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here."""
+TARGET = "shapes-ae-swap"
+"""The zoo's autoencoder g = Λ∘Θ: the one target expert of every task here. Its code has an
+appearance part and a geometry part (its card); with ``shapes-ae``, whose code stores a
+shape's colour where the shape is, an exemplar's colour did not follow a moved shape
+(``benchmarks/RESULTS.md``, notebook 08)."""
 SEGMENTER = "shapes-segmenter"
 """The zoo's segmenter: the source of label maps and logits, and the mIoU measuring stick."""
 CLASSIFIER = "shapes-attributes"
