@@ -1,15 +1,20 @@
 """Issue 20 trial: one unpaired-transfer translator (label → shapes-ae) and its measures.
 
     python benchmarks/trials_issue20/unpaired_trial.py STEPS MIN_STD N_BLOCKS HIDDEN N_PER_DOMAIN
+
+``GROUPS=64,64`` in the environment makes τ a ``GroupedCINN`` over those parts of the code
+(e.g. shapes-ae-swap's appearance and geometry halves, with ``TARGET``/``TARGET_ZOO``, see
+``_target.py``).
 """
 # ruff: noqa: E402, E501
+import os
 import sys
 import time
 
 import torch
 from _target import target_autoencoder
 
-from n2nlib import ConditionalINN, Net2Net, metrics, zoo
+from n2nlib import ConditionalINN, GroupedCINN, Net2Net, metrics, zoo
 from n2nlib.course import semantic, unpaired
 from n2nlib.experts import Labelator
 
@@ -26,7 +31,12 @@ test = unpaired.make_domains(400, "test", seed=1)
 ae = target_autoencoder(unpaired.TARGET)
 clf = zoo.load("shapes-attributes")
 lab = Labelator(list(unpaired.DOMAINS))
-cinn = ConditionalINN(dim=ae.dim, cond_dim=lab.dim, n_blocks=NB, hidden_dim=H)
+if os.environ.get("GROUPS"):
+    groups = [int(g) for g in os.environ["GROUPS"].split(",")]
+    cinn = GroupedCINN(groups, lab.dim, n_blocks=NB, hidden_dim=H)
+    print("grouped cINN", groups, flush=True)
+else:
+    cinn = ConditionalINN(dim=ae.dim, cond_dim=lab.dim, n_blocks=NB, hidden_dim=H)
 n2n = Net2Net(lab, ae, cinn)
 pairs = semantic.latent_pairs(
     semantic.encode_targets(ae, train.images, progress=False),
