@@ -2,7 +2,7 @@
 
     python benchmarks/trials_issue20/unpaired_trial.py STEPS MIN_STD N_BLOCKS HIDDEN N_PER_DOMAIN
 
-``GROUPS=64,64`` in the environment makes τ a ``GroupedCINN`` over those parts of the code
+``CINN_GROUPS=64,64`` in the environment makes τ a ``GroupedCINN`` over those parts of the code
 (e.g. shapes-ae-swap's appearance and geometry halves, with ``TARGET``/``TARGET_ZOO``, see
 ``_target.py``).
 """
@@ -31,8 +31,8 @@ test = unpaired.make_domains(400, "test", seed=1)
 ae = target_autoencoder(unpaired.TARGET)
 clf = zoo.load("shapes-attributes")
 lab = Labelator(list(unpaired.DOMAINS))
-if os.environ.get("GROUPS"):
-    groups = [int(g) for g in os.environ["GROUPS"].split(",")]
+if os.environ.get("CINN_GROUPS"):
+    groups = [int(g) for g in os.environ["CINN_GROUPS"].split(",")]
     cinn = GroupedCINN(groups, lab.dim, n_blocks=NB, hidden_dim=H)
     print("grouped cINN", groups, flush=True)
 else:
