@@ -452,6 +452,10 @@ def fit(
     eval_pairs = None if eval_data is None else _as_pairs(eval_data, "eval_data")
     lr_factor(0, steps, warmup, schedule)  # validates the schedule name
     params = [p for p in model.parameters() if p.requires_grad]
+    # modules that cache a copy of their weights (GroupedCINN's batched copy) are told after
+    # every step: the fused optimizer updates in place without bumping version counters
+    watchers = [m.parameters_changed for m in model.modules()
+                if callable(getattr(m, "parameters_changed", None))]
     if not params:
         raise ValueError("the model has no trainable parameters (all requires_grad=False)")
     opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay,
@@ -579,6 +583,8 @@ def fit(
             # exactly clip_grad_norm_(params, clip_grad), reusing the norm computed above
             torch.nn.utils.clip_grads_with_norm_(params, clip_grad, total_norm, foreach=True)
         opt.step()
+        for notify in watchers:
+            notify()
         value = reported.item()
         history.step.append(step)
         history.loss.append(value)

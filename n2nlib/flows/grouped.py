@@ -173,6 +173,14 @@ class GroupedCINN(DensityMixin, nn.Module):
         Replace a parameter object of a part by hand, and call this yourself."""
         self._stacked, self._tensors = None, None
 
+    def parameters_changed(self) -> None:
+        """Say that the parameters were changed in place by something that does not bump
+        their version counters — PyTorch's fused Adam/AdamW (``fused=True``) is one — so that
+        the batched copy is rebuilt on the next call without gradients. :func:`n2nlib.train.fit`
+        calls it after every optimizer step; a hand-written loop with a fused optimizer must
+        too."""
+        self._stacked = None
+
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> GroupedCINN:
         self._forget_stacked()
         return super()._apply(fn, *args, **kwargs)
