@@ -452,10 +452,8 @@ def fit(
     eval_pairs = None if eval_data is None else _as_pairs(eval_data, "eval_data")
     lr_factor(0, steps, warmup, schedule)  # validates the schedule name
     params = [p for p in model.parameters() if p.requires_grad]
-    # modules that cache a copy of their weights (GroupedCINN's batched copy) are told after
-    # every step: the fused optimizer updates in place without bumping version counters
-    watchers = [m.parameters_changed for m in model.modules()
-                if callable(getattr(m, "parameters_changed", None))]
+    # told after every step (the fused optimizer does not bump version counters): GroupedCINN
+    watchers = [m.parameters_changed for m in model.modules() if hasattr(m, "parameters_changed")]
     if not params:
         raise ValueError("the model has no trainable parameters (all requires_grad=False)")
     opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay,
@@ -568,11 +566,8 @@ def fit(
         # of the norm of finite gradients falls through to the per-tensor check below)
         total_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
         if not torch.isfinite(total_norm):
-            bad = [
-                name
-                for name, p in model.named_parameters()
-                if p.grad is not None and not torch.isfinite(p.grad).all()
-            ]
+            bad = [name for name, p in model.named_parameters()
+                   if p.grad is not None and not torch.isfinite(p.grad).all()]
             if bad:
                 raise TrainingDiverged(
                     f"non-finite gradients at step {step} in {len(bad)} parameter(s), e.g. "

@@ -82,7 +82,7 @@ def test_clipping_is_exactly_clip_grad_norm():
 def test_guard_names_the_parameter_with_a_nan_gradient():
     x, c = _data()
     model = _model()
-    target = model.blocks[1].coupling.t2
+    target = model.blocks[1].coupling.st2  # the fused s and t networks of the second update
 
     def poison(step, history):  # the next backward puts NaN into one gradient
         if step == 1:
@@ -96,7 +96,7 @@ def test_guard_names_the_parameter_with_a_nan_gradient():
         poison(step, history)
         before = [t.clone() for t in model.state_dict().values()]
 
-    with pytest.raises(TrainingDiverged, match=r"non-finite gradients at step 2.*t2"):
+    with pytest.raises(TrainingDiverged, match=r"non-finite gradients at step 2.*st2"):
         fit(model, (x, c), steps=5, batch_size=64, progress=False, callback=remember)
     for a, b in zip(before, model.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # the bad step was not applied
