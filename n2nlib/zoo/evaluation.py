@@ -125,16 +125,17 @@ def eval_shapes_ae_swap(model: Any, n: int) -> dict[str, float]:
     shape, size and position should be the image's, colour and background the neighbour's;
     PSNR against the renderer's own drawing of that scene."""
     from n2nlib import zoo
+    from n2nlib._batched import batched
+    from n2nlib.encoding import encode_latents
     from n2nlib.metrics import psnr
     from n2nlib.zoo.data import composite, swap_shapes_data
 
     out = eval_shapes_ae(model, n)
     data = swap_shapes_data(n, EVAL_SEED, "test")
     partner = torch.roll(torch.arange(n), 1)
-    with torch.no_grad():
-        z = torch.cat([model.encode(chunk) for chunk in data["image"].split(256)])
-        swapped = torch.cat([model.decode(chunk).cpu() for chunk in
-                             model.combine(z, z[partner]).split(256)])
+    z = encode_latents(model, data["image"], progress=False)
+    swapped = batched(model.decode, model.combine(z, z[partner]), batch_size=256,
+                      progress=False, desc="decoding")
     truth = composite(data["background"][partner], data["coverage"], data["color"][partner])
     out["swap_psnr_db"] = psnr(truth, swapped)
     read = zoo.load("shapes-attributes", device="cpu").predict(swapped)

@@ -17,9 +17,10 @@ from n2nlib.nets.autoencoder import (
     adaptive_gan_weight,
     discriminator_loss,
     generator_loss,
+    reconstruction_nll,
     vae_loss,
 )
-from n2nlib.zoo.data import Batch
+from n2nlib.zoo.data import Batch, composite
 
 
 class Objective(Protocol):
@@ -179,9 +180,6 @@ class SwapAutoencoderObjective(AutoencoderObjective):
     swap_weight: float = 1.0
 
     def __call__(self, model: nn.Module, batch: Batch, step: int) -> tuple[Tensor, dict]:
-        from n2nlib.nets.autoencoder import reconstruction_nll
-        from n2nlib.zoo.data import composite
-
         if not getattr(model, "appearance_dim", 0):
             raise ValueError("the swap objective needs an autoencoder with appearance_dim > 0")
         missing = {"background", "coverage", "color"} - set(batch)

@@ -177,6 +177,10 @@ _add(Recipe(
     ),
 ))
 
+_DRAWABLE_AE_LOSS = {"kl_weight": 0.1, "perceptual": "efficientnet-lite0",
+                     "perceptual_layers": (0, 2, 4), "perceptual_weight": 0.25}
+"""The loss settings the drawable world's 32×32 autoencoders share (Eq. 14 + perceptual)."""
+
 _HELD_OUT_V2 = ("2,000 test-split shapes of the same world (seed 1000), both backgrounds, "
                 "held-out photographs")
 _WORLD_V2 = ("the drawable world (`world='v2'`): shapes of radius 0.15–0.17 (small) or "
@@ -197,9 +201,7 @@ _add(Recipe(
     steps=5000,
     batch_size=64,
     lr=1e-3,
-    objective=lambda: AutoencoderObjective(
-        kl_weight=0.1, perceptual="efficientnet-lite0", perceptual_layers=(0, 2, 4),
-        perceptual_weight=0.25, gan_weight=0.1, gan_start=2500),
+    objective=lambda: AutoencoderObjective(**_DRAWABLE_AE_LOSS, gan_weight=0.1, gan_start=2500),
     augment=_ae_flip,
     evaluate=eval_shapes_ae,
     eval_n=2000,
@@ -236,17 +238,13 @@ _add(Recipe(
             "the geometry (shape, size, place); a code made of one image's geometry and "
             "another's appearance draws that scene.",
     model=Autoencoder,
-    config={"size": 32, "channels": 3, "dim": 128, "width": 32, "max_width": 128,
-            "n_pseudo_classes": 100, "embed_dim": 64, "attention": True,
-            "appearance_dim": 64},
+    config={**RECIPES["shapes-ae"].config, "appearance_dim": 64},
     make_data=lambda n, seed: swap_shapes_data(n, seed),
     n_train=40000,
     steps=3000,
     batch_size=64,
     lr=1e-3,
-    objective=lambda: SwapAutoencoderObjective(
-        kl_weight=0.1, perceptual="efficientnet-lite0", perceptual_layers=(0, 2, 4),
-        perceptual_weight=0.25),
+    objective=lambda: SwapAutoencoderObjective(**_DRAWABLE_AE_LOSS),
     augment=augment_flip_swap,
     evaluate=eval_shapes_ae_swap,
     eval_n=2000,
