@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from n2nlib import zoo
-from n2nlib.course.plots import close, image_rows
+from n2nlib.course.plots import close, image_columns, image_rows
 from n2nlib.metrics import downsample
 from n2nlib.zoo.data import composite, shapes_data, swap_shapes_data
 from n2nlib.zoo.evaluation import EVAL_SEED
@@ -88,8 +88,6 @@ def swap_figure(name: str) -> None:
         columns[f"look of #{j}"] = torch.cat([up(data["image"][j:j + 1]),
                                               up(torch.stack(cells)), up(truth[None])])
     columns["geometry of ↓"] = torch.cat([torch.ones(1, 3, 96, 96), columns["geometry of ↓"]])
-    from n2nlib.course.plots import image_columns
-
     labels = (["look from →"] + [f"decoded, #{i}" for i in rows_i]
               + [f"renderer, #{rows_i[-1]}"])
     fig = image_columns(columns, size=1.0, rows=labels)
