@@ -53,9 +53,18 @@ class Result:
 
 
 def linear_flops_per_sample(model: nn.Module) -> int:
-    """Forward FLOPs per sample of every nn.Linear (the embedder runs once per sample too)."""
-    return sum(2 * m.in_features * m.out_features for m in model.modules()
-               if isinstance(m, nn.Linear))
+    """Forward FLOPs per sample of every linear layer (the embedder runs once per sample too):
+    each ``nn.Linear``, and each layer of every fused :class:`~n2nlib.flows.subnets.PairedMLP`
+    (``n_nets`` stacked ``(in, out)`` weights)."""
+    from n2nlib.flows.subnets import PairedMLP
+
+    flops = 0
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            flops += 2 * m.in_features * m.out_features
+        elif isinstance(m, PairedMLP):
+            flops += sum(2 * w.numel() for w in m.weights)
+    return flops
 
 
 def synchronize(device: str | torch.device = "cpu") -> None:
