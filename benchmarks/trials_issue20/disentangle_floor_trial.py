@@ -15,12 +15,12 @@ import math
 import sys
 import time
 
+import _disentangle_setup as setup
 import torch
 
 from n2nlib import settings, zoo
 from n2nlib.course import disentangle
 from n2nlib.course.mosaic import AppearanceMosaic
-from n2nlib.data import render_shapes, sample_factors
 from n2nlib.encoding import encode_latents
 
 settings.seed_everything(0)
@@ -31,14 +31,8 @@ FLOOR = 0.3
 start = time.time()
 ae, reader = zoo.load(disentangle.TARGET), zoo.load(disentangle.CLASSIFIER)
 d = AppearanceMosaic(fg_tiles=16, background="in place")
-factors = sample_factors(N_TRAIN, 0, split="train", background="mixed")
-images, _ = render_shapes(factors, 32, 0, "train", world=disentangle.WORLD)
-eval_images, _ = render_shapes(sample_factors(500, 3, split="test", background="mixed"), 32, 3,
-                               "test", world=disentangle.WORLD)
-trained = disentangle.fit_disentangler(
-    ae, images, steps=STEPS, deformation=d, seed=0, batch_size=128,
-    cinn_kwargs={"n_blocks": 4, "hidden_dim": 256}, min_std=FLOOR, eval_images=eval_images,
-    progress=False)
+images, eval_images = setup.images(N_TRAIN)
+trained = setup.fit(ae, images, eval_images, d, steps=STEPS, min_std=FLOOR)
 n2n = trained.n2n
 print(f"{N_TRAIN} training images: held-out NLL {trained.history.eval_nll[0]:.1f} -> "
       f"{trained.history.eval_nll[-1]:.1f}, training NLL {trained.history.loss[-1]:.1f} "

@@ -11,28 +11,22 @@ pairs), and the background split by y's background.
 import sys
 import time
 
+import _disentangle_setup as setup
 import torch
 from _target import target_autoencoder
 
 from n2nlib import settings, zoo
 from n2nlib.course import disentangle
 from n2nlib.course.mosaic import AppearanceMosaic
-from n2nlib.data import render_shapes, sample_factors
 
 settings.seed_everything(0)
 fg, background = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 start = time.time()
-factors = sample_factors(12000, 0, split="train", background="mixed")
-images, _ = render_shapes(factors, 32, 0, "train", world=disentangle.WORLD)
-eval_images, _ = render_shapes(sample_factors(500, 3, split="test", background="mixed"), 32, 3,
-                               "test", world=disentangle.WORLD)
+images, eval_images = setup.images()
 ae, reader = target_autoencoder(disentangle.TARGET), zoo.load(disentangle.CLASSIFIER)
 d = AppearanceMosaic(fg_tiles=fg, background=background)
-trained = disentangle.fit_disentangler(
-    ae, images, steps=3000, deformation=d, seed=0, batch_size=128,
-    cinn_kwargs={"n_blocks": 4, "hidden_dim": 256}, min_std=0.3, eval_images=eval_images,
-    progress=False)
+trained = setup.fit(ae, images, eval_images, d)
 history = trained.history
 print(f"{d}: held-out NLL {history.eval_nll[0]:.1f} -> {history.eval_nll[-1]:.1f} "
       f"({time.time() - start:.0f} s)", flush=True)
