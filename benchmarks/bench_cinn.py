@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from n2nlib import ConditionalINN
+from n2nlib.flows.subnets import PairedMLP
 
 CONFIGS = {
     # dim 128, condition 128 through the MLP embedder, 20 blocks, subnets FC 8·dim x 3 hidden
@@ -56,8 +57,6 @@ def linear_flops_per_sample(model: nn.Module) -> int:
     """Forward FLOPs per sample of every linear layer (the embedder runs once per sample too):
     each ``nn.Linear``, and each layer of every fused :class:`~n2nlib.flows.subnets.PairedMLP`
     (``n_nets`` stacked ``(in, out)`` weights)."""
-    from n2nlib.flows.subnets import PairedMLP
-
     flops = 0
     for m in model.modules():
         if isinstance(m, nn.Linear):

@@ -216,24 +216,31 @@ def test_swap_data_composes_exactly_and_flips_together():
                           out["image"])
 
 
-def test_swap_objective_learns_to_draw_one_shape_in_anothers_colour():
+def _disc_scenes(textured: bool, n: int = 64,
+                 size: int = 16) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Discs of random colour and place on dark backgrounds (flat or noise), as swap data;
+    with each scene's partner (its neighbour) and the scene in the partner's look."""
     torch.manual_seed(0)
-    n, size = 64, 16
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     centres = torch.randint(4, 12, (n, 2))
     coverage = (((yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2)
                 <= 9).float()
     color = torch.rand(n, 3)
-    background = torch.rand(n, 3, 1, 1).expand(n, 3, size, size).contiguous() * 0.3
+    background = (torch.rand(n, 3, size, size) if textured
+                  else torch.rand(n, 3, 1, 1).expand(n, 3, size, size).contiguous()) * 0.3
     data = {"image": composite(background, coverage, color), "background": background,
             "coverage": coverage, "color": color}
-    ae = Autoencoder(size=size, dim=8, width=8, max_width=16, appearance_dim=4, attention=False)
+    partner = torch.roll(torch.arange(n), 1)
+    return data, partner, composite(background[partner], coverage, color[partner])
+
+
+def test_swap_objective_learns_to_draw_one_shape_in_anothers_colour():
+    data, partner, truth = _disc_scenes(textured=False)
+    ae = Autoencoder(size=16, dim=8, width=8, max_width=16, appearance_dim=4, attention=False)
     objective = SwapAutoencoderObjective(kl_weight=0.01)
     history = fit_expert(ae, objective, data, steps=250, batch_size=32, warmup=0,
                          progress=False)
     assert {"rec", "swap", "kl", "gamma"} <= set(history.logs)
-    partner = torch.roll(torch.arange(n), 1)
-    truth = composite(background[partner], coverage, color[partner])
     with torch.no_grad():
         z = ae.encode(data["image"])
         swapped = ae.decode(ae.combine(z, z[partner]))
@@ -247,27 +254,15 @@ def test_swap_objective_learns_to_draw_one_shape_in_anothers_colour():
         SwapAutoencoderObjective()(ae, {"image": data["image"]}, 0)
 
 
-
 def test_the_invariance_term_makes_each_part_of_the_code_ignore_the_other_parts_factors():
     # a geometry part that still tells the backgrounds apart is what a translator's residual
     # keeps (issue 20): with invariance_weight, the swapped scene encodes to i's geometry and
     # j's appearance, measured against the same training without it
-    torch.manual_seed(0)
-    n, size = 64, 16
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    centres = torch.randint(4, 12, (n, 2))
-    coverage = (((yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2)
-                <= 9).float()
-    color = torch.rand(n, 3)
-    background = torch.rand(n, 3, size, size) * 0.3
-    data = {"image": composite(background, coverage, color), "background": background,
-            "coverage": coverage, "color": color}
-    partner = torch.roll(torch.arange(n), 1)
-    truth = composite(background[partner], coverage, color[partner])
+    data, partner, truth = _disc_scenes(textured=True)
     gaps = {}
     for weight in (0.0, 100.0):
         torch.manual_seed(1)
-        ae = Autoencoder(size=size, dim=8, width=8, max_width=16, appearance_dim=4,
+        ae = Autoencoder(size=16, dim=8, width=8, max_width=16, appearance_dim=4,
                          attention=False)
         objective = SwapAutoencoderObjective(kl_weight=0.01, invariance_weight=weight)
         history = fit_expert(ae, objective, data, steps=150, batch_size=32, warmup=0,
