@@ -3,7 +3,7 @@
     python benchmarks/bench_peers.py                     # paper configuration, all rows
     python benchmarks/bench_peers.py --steps 4 --only n2nlib,reference
     python benchmarks/bench_peers.py --dim 32 --blocks 4  # a quick smoke run
-    python benchmarks/bench_peers.py --device cuda --steps 30 --warmup 5  # on a GPU
+    python benchmarks/bench_peers.py --device cuda --steps 30 --warmup 5 --compiled  # on a GPU
 
 Needs the benchmark-only extra: ``pip install -e ".[bench]"`` (FrEIA 0.2, normflows); rows
 whose library is missing are reported as such, the others still run.
@@ -18,7 +18,10 @@ FC→out, LeakyReLU 0.01), batch 64, float32:
   its callback. ``n2nlib-fused``: the same with ``fused_subnets=True`` (each coupling's s and
   t networks as one batched matmul per layer). ``n2nlib-bf16`` (with ``--bf16``): the same
   model, a hand-written step under ``torch.autocast("cpu", torch.bfloat16)`` — an option,
-  not what ``fit`` does.
+  not what ``fit`` does. ``n2nlib-compiled`` (with ``--compiled``): the step of
+  ``fit(compile=True)`` (:class:`~n2nlib.step.CompiledStep`: torch.compile graphs, CUDA graphs
+  on a GPU, the guard on the device, a host read every 10 steps), timed as a mean over the
+  steps after the compiling ones.
 * ``reference``: ``benchmarks/reference_cinn.py``, Table S3 written plainly (separate
   ``nn.Sequential`` s and t nets, ``cat``/``split``, plain Adam).
 * ``freia-allinone``: FrEIA 0.2 ``SequenceINN`` of ``AllInOneBlock`` (one subnet per block
@@ -65,7 +68,8 @@ from bench_cinn import device_name, linear_flops_per_sample, synchronize, time_m
 from reference_cinn import PlainCINN, table_s3a  # noqa: E402
 
 from n2nlib import ConditionalINN  # noqa: E402
-from n2nlib.train import fit  # noqa: E402
+from n2nlib.step import CompiledStep  # noqa: E402
+from n2nlib.train import fit, make_optimizer, objective  # noqa: E402
 
 ROWS = ("n2nlib", "n2nlib-fused", "reference", "freia-allinone", "freia-allinone-x4", "freia-rnvp",
         "normflows")
@@ -184,7 +188,7 @@ def _normflows(dim: int, cond: int, blocks: int, hidden: int) -> nn.Module:
 
 def build(name: str, dim: int, cond: int, blocks: int) -> tuple[nn.Module, str]:
     hidden = 8 * dim
-    if name in ("n2nlib", "n2nlib-bf16"):
+    if name in ("n2nlib", "n2nlib-bf16", "n2nlib-compiled"):
         return ConditionalINN(dim, cond, n_blocks=blocks), "n2nlib.ConditionalINN"
     if name == "n2nlib-fused":
         return (ConditionalINN(dim, cond, n_blocks=blocks, fused_subnets=True),
@@ -237,6 +241,32 @@ def _fit_steps(model: nn.Module, x: Tensor, c: Tensor, n: int) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
+def _compiled_steps(model: nn.Module, x: Tensor, c: Tensor, warmup: int,
+                    steps: int) -> list[float]:
+    """The step of ``fit(compile=True)``, :class:`~n2nlib.step.CompiledStep`, driven as the
+    loop drives it (one read of the losses and the device-side guard every ``sync_every``
+    steps). Without a sync per step there is no per-step time: the timed steps are bracketed
+    by two syncs and each gets their mean."""
+    params = list(model.parameters())
+    opt = make_optimizer(params, lr=1e-4, fused=False)
+    stepper = CompiledStep(objective(model), params, opt, clip_grad=None)
+    every = stepper.sync_every
+
+    def run(first: int, n: int) -> None:
+        for step in range(first, first + n):
+            stepper(step, x, c, 1e-4)
+            if (step + 1) % every == 0:
+                stepper.read(range(step + 1 - every, step + 1))
+
+    run(0, max(warmup, 1))  # the first steps compile
+    synchronize(x.device)
+    start = time.perf_counter()
+    run(max(warmup, 1), steps)
+    synchronize(x.device)
+    mean = (time.perf_counter() - start) / steps
+    return [mean] * (max(warmup, 1) + steps)
+
+
 def measure(name: str, dim: int, cond: int, blocks: int, batch: int, steps: int,
             warmup: int, device: str = "cpu") -> Row:
     torch.manual_seed(0)
@@ -248,6 +278,9 @@ def measure(name: str, dim: int, cond: int, blocks: int, batch: int, steps: int,
     before = time_matmul(batch, hidden, device=device)
     if name in ("n2nlib", "n2nlib-fused"):
         times, optimizer = _fit_steps(model, x, c, warmup + steps), "fit(): fused Adam"
+    elif name == "n2nlib-compiled":
+        times = _compiled_steps(model, x, c, warmup, steps)
+        optimizer = "fit(compile=True): compiled foreach Adam"
     elif name == "n2nlib-bf16":
         times = _manual_steps(model, x, c, warmup + steps, bf16=True, fused=True)
         optimizer = "fused Adam, bf16 autocast"
@@ -290,6 +323,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows")
     parser.add_argument("--bf16", action="store_true", help="add the n2nlib-bf16 row")
+    parser.add_argument("--compiled", action="store_true",
+                        help="add the n2nlib-compiled row (fit(compile=True); compiling the "
+                             "paper configuration takes minutes on a CPU)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
@@ -303,6 +339,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             names.insert(1, "n2nlib-bf16")
         else:
             print(f"--bf16 refused: {why}. The n2nlib-bf16 row is left out.")
+    if args.compiled:
+        names.insert(1, "n2nlib-compiled")
     rows: list[Row] = []
     for name in names:
         try:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["check_tensor", "check_batch", "check_finite", "check_positive_ints", "first_float"]
+__all__ = ["check_tensor", "check_batch", "check_finite", "check_positive_ints", "first_float",
+           "finite_checks_off"]
+
+_FINITE_CHECKS = True  # read by check_tensor; see finite_checks_off
+
+
+@contextlib.contextmanager
+def finite_checks_off() -> Iterator[None]:
+    """Skip :func:`check_tensor`'s NaN/Inf scan inside the block (shapes, dtypes and devices
+    are still checked). For a caller that has checked its data once already: the scan reads a
+    device value back to the host, a sync per call on a GPU and a break in a compiled graph."""
+    global _FINITE_CHECKS
+    before, _FINITE_CHECKS = _FINITE_CHECKS, False
+    try:
+        yield
+    finally:
+        _FINITE_CHECKS = before
 
 
 def check_tensor(
@@ -66,7 +83,7 @@ def check_tensor(
         raise ValueError(
             f"{name} is on {value.device} but the model is on {device}; move it with .to()"
         )
-    if finite:
+    if finite and _FINITE_CHECKS:
         check_finite(value, name)
     return value
 

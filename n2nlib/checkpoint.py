@@ -274,7 +274,10 @@ def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], 
                 tensors[f"state.{pid}.{key}"] = value
             else:
                 scalars.setdefault(str(pid), {})[key] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    # a compiled step keeps its learning rates as 0-d tensors (n2nlib.step): store numbers
+    groups = [{k: v.item() if isinstance(v, Tensor) and v.numel() == 1 else v
+               for k, v in group.items()} for group in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
 
 
 def _optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, Tensor],

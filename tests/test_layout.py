@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("experts", ("n2nlib.experts",)),
     ("metrics", ("n2nlib.metrics",)),
     ("translators", ("n2nlib.translators",)),
-    ("training", ("n2nlib.encoding", "n2nlib.cache", "n2nlib.train")),
+    ("training", ("n2nlib.encoding", "n2nlib.cache", "n2nlib.step", "n2nlib.train")),
     ("net2net", ("n2nlib.net2net", "n2nlib.baselines")),
     ("nets", ("n2nlib.nets",)),
     ("zoo", ("n2nlib.zoo",)),

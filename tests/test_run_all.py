@@ -40,8 +40,15 @@ def test_peers_are_met_only_at_1_3_times_each(run_all, tmp_path):
     assert verdicts["1 FrEIA RNVPCouplingBlock, same architecture"] == "- MISSED"  # 1.29×
     assert "- not measured: normflows" in lines
     assert any(ln.startswith("- MET: 1 efficiency") for ln in lines)
-    cuda = run_all.check_peers(_peers(tmp_path, n2nlib=64_000 / 29.0), device="cuda")
-    assert any(ln.startswith("- MET: 3 GPU step 29.0 ms: 3.00×") for ln in cuda)
+    cuda = run_all.check_peers(_peers(tmp_path, n2nlib=64_000 / 80.0,
+                                      n2nlib_compiled=64_000 / 29.0), device="cuda")
+    assert any(ln.startswith("- MET: 3 GPU step of fit(compile=True) 29.0 ms (80.0 ms eager")
+               and "3.00× faster" in ln for ln in cuda)
+    slow = run_all.check_peers(_peers(tmp_path, n2nlib=64_000 / 80.0,
+                                      n2nlib_compiled=64_000 / 30.0), device="cuda")
+    assert any(ln.startswith("- MISSED: 3 GPU step") and "2.90×" in ln for ln in slow)
+    eager_only = run_all.check_peers(_peers(tmp_path, n2nlib=64_000 / 29.0), device="cuda")
+    assert "- not measured: 3 GPU step (no n2nlib-compiled row: add --compiled)" in eager_only
 
 
 def test_bf16_refusal_latency_and_notebooks(run_all, tmp_path):

@@ -23,7 +23,10 @@ class ActNorm(nn.Module):
     that each channel of that batch has zero mean and unit variance. A channel whose
     standard deviation is below ``eps`` (for example a constant feature, or a batch of one)
     is only centred, never divided by ~0: its scale starts at 1, so no NaN or huge value can
-    appear. The flag ``initialized`` is a buffer and travels with the ``state_dict``.
+    appear. The flag ``initialized`` is a buffer and travels with the ``state_dict``; the
+    module keeps a host-side copy of it, so that a forward pass reads no device value (no
+    GPU sync, nothing to break a ``torch.compile`` graph). Set the flag through
+    :meth:`initialize` or ``load_state_dict``, not by writing the buffer.
 
     It works on ``(B, C)`` and on ``(B, C, *spatial)``; statistics are per channel (dim 1).
 
@@ -49,6 +52,18 @@ class ActNorm(nn.Module):
         self.loc = nn.Parameter(torch.zeros(num_features))
         self.log_scale = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("initialized", torch.tensor(False))
+        self._ready: bool | None = False  # host copy of `initialized`; None: read it once
+
+    def _load_from_state_dict(self, *args: object, **kwargs: object) -> None:
+        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[arg-type]
+        self._ready = None
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether location and scale are set (the buffer ``initialized``, read once)."""
+        if self._ready is None:
+            self._ready = bool(self.initialized)
+        return self._ready
 
     def _view(self, p: Tensor, x: Tensor) -> Tensor:
         return p.view(1, -1, *([1] * (x.ndim - 2)))
@@ -76,6 +91,7 @@ class ActNorm(nn.Module):
         self.loc.copy_(mean)
         self.log_scale.copy_(log_scale)
         self.initialized.fill_(True)
+        self._ready = True
 
     def _logdet(self, x: Tensor) -> Tensor:
         spatial = math.prod(x.shape[2:])
@@ -83,7 +99,7 @@ class ActNorm(nn.Module):
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(x, "x")
-        if not bool(self.initialized):
+        if not self.is_initialized:
             self.initialize(x)
         y = (x - self._view(self.loc, x)) * self._view(self.log_scale.exp(), x)
         return y, self._logdet(x)

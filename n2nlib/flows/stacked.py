@@ -137,7 +137,7 @@ class StackedGroups:
                 return None
             for block in part.blocks:
                 c = block.coupling
-                if (block.activation is not None or not bool(block.norm.initialized)
+                if (block.activation is not None or not block.norm.is_initialized
                         or (c.clamp, c.clamp_activation) != (first.clamp,
                                                              first.clamp_activation)):
                     return None
