@@ -162,7 +162,9 @@ class CompiledStep:
         self.step_t = torch.full((), first_step, dtype=torch.long, device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self.losses = torch.zeros(sync_every, device=device)
-        self._warm = False
+        for buffer in (self.lr, self.step_t, self.first_bad, self.losses):
+            torch._dynamo.mark_static_address(buffer)  # CUDA graphs may update them in place
+        self._warm = self._grads_static = False
         self._loss = torch.compile(_own_code(self._objective), mode=mode)
         # Optimizer.step's wrappers (hooks; a no_grad switch between two graph breaks) would be
         # compiled as frames of their own, shared by every run: call the bare step instead,
@@ -203,6 +205,11 @@ class CompiledStep:
         with finite_checks_off():  # the device flag catches a non-finite pair as well
             loss = self._loss(x, c)
         loss.backward()
+        if not self._grads_static:  # zero_grad(set_to_none=False) keeps them where they are
+            for p in self.params:
+                if p.grad is not None:
+                    torch._dynamo.mark_static_address(p.grad)
+            self._grads_static = True
         with torch.no_grad():
             self._update(loss.detach())
 

@@ -422,9 +422,10 @@ def fit(
             within one call: after a resume, the best of the resumed part is kept.
         compile: run each step as compiled graphs with the divergence guard on the device
             (:class:`~n2nlib.step.CompiledStep`): no host read per step, losses read every
-            10 steps (every step with a ``callback``). Worth it on a GPU, where a step of small
-            matrices is bound by kernel launches; on a CPU it gains little and compiling
-            takes a minute. Not with ``distributed`` or ``fused_optimizer=True``: the
+            10 steps (every step with a ``callback``). For a GPU, where a step of small
+            matrices is bound by kernel launches; on a CPU it is slower than the eager step
+            (0.71× in the paper configuration, benchmarks/RESULTS.md) and compiling takes
+            minutes. Not with ``distributed`` or ``fused_optimizer=True``: the
             optimizer is compiled from the foreach one, and gives its updates (as with
             ``fused_optimizer=False``) up to float rounding.
 
