@@ -161,7 +161,7 @@ class CompiledStep:
         self.lr = torch.zeros((), device=device)
         self.step_t = torch.full((), first_step, dtype=torch.long, device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        self.losses = torch.zeros(sync_every, device=device)
+        self.losses = torch.zeros(sync_every, dtype=torch.float64, device=device)
         for buffer in (self.lr, self.step_t, self.first_bad, self.losses):
             torch._dynamo.mark_static_address(buffer)  # CUDA graphs may update them in place
         self._warm = self._grads_static = False
@@ -181,7 +181,8 @@ class CompiledStep:
         self.first_bad.copy_(torch.where((self.first_bad < 0) & ~finite, self.step_t,
                                          self.first_bad))
         good = self.first_bad < 0
-        self.losses.index_copy_(0, (self.step_t % self.sync_every).view(1), loss.view(1))
+        self.losses.index_copy_(0, (self.step_t % self.sync_every).view(1),
+                                loss.view(1).to(self.losses.dtype))
         self.step_t.add_(1)
         if self.clip_grad is not None:
             norm = torch.nn.utils.get_total_norm(grads, foreach=True)
@@ -219,7 +220,7 @@ class CompiledStep:
         if len(steps) > self.sync_every:
             raise ValueError(f"read at most {self.sync_every} steps at once, got {len(steps)}")
         slots = torch.tensor([s % self.sync_every for s in steps], device=self.losses.device)
-        both = torch.cat([self.losses[slots].double(), self.first_bad.double().view(1)])
+        both = torch.cat([self.losses[slots], self.first_bad.double().view(1)])
         *values, bad = both.tolist()  # the one host read
         if bad >= 0:
             bad = int(bad)

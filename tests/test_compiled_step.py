@@ -60,11 +60,13 @@ def _fit(model: torch.nn.Module, data, **kwargs):
     return fit(model, data, **kwargs)
 
 
-def test_compiled_step_trains_to_the_weights_of_the_eager_step():
-    model = _model()
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_step_trains_to_the_weights_of_the_eager_step(dtype):
+    model = _model().to(dtype)
+    data = tuple(t.to(dtype) for t in _data())
     eager, compiled = copy.deepcopy(model), copy.deepcopy(model)
-    he = _fit(eager, _data())
-    hc = _fit(compiled, _data(), compile=True)
+    he = _fit(eager, data)
+    hc = _fit(compiled, data, compile=True)
     assert hc.step == he.step and hc.lr == he.lr
     torch.testing.assert_close(torch.tensor(hc.loss), torch.tensor(he.loss), rtol=1e-4,
                                atol=1e-4)

@@ -329,6 +329,21 @@ def test_layer_curves_checks_lengths_and_draws_one_line_per_method():
     fig = plots.layer_curves({"cINN": [1.0, 2.0, 3.0], "MLP": [1.0, 4.0, 9.0]},
                              ["a", "b", "c"], reference=1.0, log=True)
     assert len(fig.axes[0].get_lines()) == 3  # two methods and the reference
+    fig.canvas.draw()
+    minor = [t.get_text() for t in fig.axes[0].yaxis.get_minorticklabels() if t.get_text()]
+    assert "2" in minor  # within a decade the ticks between powers of ten are labelled
     plots.close(fig)
+    colors = {"ridge": "C0", "MLP": "C3"}
+    wide = plots.layer_curves({"MLP": [14.0, 460.0], "cINN": [8.0, 30.0]}, ["a", "b"],
+                              log=True, colors=colors)
+    wide.canvas.draw()
+    assert not [t.get_text() for t in wide.axes[0].yaxis.get_minorticklabels() if t.get_text()]
+    mlp, cinn = wide.axes[0].get_lines()
+    assert mlp.get_color() == "C3" and cinn.get_color() != "C3"  # a method keeps its colour
+    other = plots.layer_curves({"ridge": [1.0, 2.0], "MLP": [3.0, 4.0]}, ["a", "b"],
+                               colors=colors)
+    assert other.axes[0].get_lines()[1].get_marker() == mlp.get_marker()  # and its marker
+    plots.close(other)
+    plots.close(wide)
     with pytest.raises(ValueError, match="one value per layer"):
         plots.layer_curves({"cINN": [1.0]}, ["a", "b"])

@@ -407,7 +407,8 @@ __all__ += ["image_rows"]
 
 def layer_curves(curves: dict[str, Sequence[float]], layers: Sequence[str], *, ax=None,
                  title: str | None = None, ylabel: str | None = None, log: bool = False,
-                 reference: float | None = None, reference_label: str = "reference"):
+                 reference: float | None = None, reference_label: str = "reference",
+                 colors: dict[str, str] | None = None):
     """One line per method over the depths of an expert (e.g. the Fréchet distance of a cINN
     and of an MLP at each layer, as in the paper's Tab. S4).
 
@@ -416,9 +417,13 @@ def layer_curves(curves: dict[str, Sequence[float]], layers: Sequence[str], *, a
         layers: the layer names (x axis).
         ax: draw into this axes.
         title, ylabel: labels.
-        log: logarithmic y axis (plain numbers on the ticks).
+        log: logarithmic y axis (plain numbers on the ticks; the ticks between powers of ten
+            are labelled only when the values span less than a decade).
         reference: a horizontal dashed line (e.g. the value of a perfect method).
         reference_label: its legend entry.
+        colors: ``{label: matplotlib colour}``, so that a method keeps its colour (and its
+            marker) across panels that show different sets of methods (default: the colour
+            cycle, markers in order).
 
     Returns:
         The figure.
@@ -434,18 +439,26 @@ def layer_curves(curves: dict[str, Sequence[float]], layers: Sequence[str], *, a
     if ax is None:
         fig, (ax,) = new_figure(size=2.8)
     fig = ax.figure
-    for (label, values), marker in zip(curves.items(), "os^vDx*"):
-        ax.plot(range(len(layers)), list(values), marker=marker, ms=4, lw=1.2, label=label)
+    markers = "os^vDx*"
+    for i, (label, values) in enumerate(curves.items()):
+        if colors and label in colors:  # colour and marker follow the label, not the order
+            i = list(colors).index(label)
+        ax.plot(range(len(layers)), list(values), marker=markers[i % len(markers)], ms=4,
+                lw=1.2, label=label, color=(colors or {}).get(label))
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
     ax.set_xticks(range(len(layers)), list(layers), fontsize=8)
     if log:
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, NullFormatter
 
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        shown = [v for vs in curves.values() for v in vs if v > 0]
+        if reference is not None and reference > 0:
+            shown.append(reference)
+        narrow = bool(shown) and max(shown) < 10 * min(shown)
+        ax.yaxis.set_minor_formatter(plain if narrow else NullFormatter())
         ax.tick_params(axis="y", which="both", labelsize=7)
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=8)

@@ -219,7 +219,7 @@ def translator_groups(target: Any) -> list[int] | None:
     of the sentence — and leaves the noise :math:`\tilde z` at its prior: the large, steep
     likelihood gains of :math:`\hat h` dominate the gradients of the shared weights, and the
     weak dependence of size and position on the sentence is never learned (notebook 06,
-    section 6). Separate groups give each part its own weights. For the zoo's shapes generator,
+    section 8). Separate groups give each part its own weights. For the zoo's shapes generator,
     whose first seven noise dimensions are its renderer's parameters
     (:func:`~n2nlib.nets.generator.known_noise`), the groups are: the centre (x, y), the
     radius, the colour jitter (3), the background, the remaining noise, and :math:`\hat h`.
