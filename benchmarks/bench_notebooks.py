@@ -8,9 +8,11 @@ Runs every notebook in reduced mode (``N2N_FAST=1``, what CI runs) with
 peak RSS per notebook and mode in ``benchmarks/notebook_runs.json``. The full-mode figures in
 that record come from the runs that made the committed outputs (``scripts/run_notebooks.py``
 without ``--fast``). Prints one table and the verdicts: the reduced-mode total within 10
-minutes (wall clock and CPU time — on a busy shared machine the CPU time is what the notebooks
-themselves cost), every notebook's reduced run within 60 s, every full run within 5 minutes
-of kernel CPU time, and every full-mode peak RSS within Binder's 2 GiB (issue 23, goal 4).
+minutes, every notebook's reduced run within 60 s, every full run within 5 minutes, and every
+full-mode peak RSS within Binder's 2 GiB (issue 23, goal 4). Times are wall clock, what a
+reader waits at "Run All": the notebooks use both cores of a 2-core machine, so their CPU time
+(shown beside) is up to twice their wall time. A wall time is only meaningful for a run made
+alone on the machine; re-run a notebook that shared it.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
         if fast:
             fast_wall += fast["wall_s"]
             fast_cpu += fast["cpu_s"]
-            if fast["cpu_s"] > FAST_EACH_S:
-                slow_fast.append(f"{name} ({fast['cpu_s']:.0f} s)")
+            if fast["wall_s"] > FAST_EACH_S:
+                slow_fast.append(f"{name} ({fast['wall_s']:.0f} s)")
         else:
             missing_fast.append(name)
         if not full:
@@ -57,8 +59,8 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
             continue
         if full["peak_rss_mib"] > BINDER_MIB:
             too_big.append(f"{name} ({full['peak_rss_mib']:.0f} MiB)")
-        if full["cpu_s"] > FULL_EACH_S:
-            slow_full.append(f"{name} ({full['cpu_s']:.0f} s)")
+        if full["wall_s"] > FULL_EACH_S:
+            slow_full.append(f"{name} ({full['wall_s']:.0f} s)")
     lines.append(f"| **total** | {fast_wall:.0f} | {fast_cpu:.0f} | | | | |")
     verdicts = []
     if missing_fast:
@@ -69,7 +71,7 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
                         f"{fast_cpu:.0f} s of kernel CPU time")
     ran_fast = len(notebooks) - len(missing_fast)
     if ran_fast:
-        verdicts.append(_each(slow_fast, f"every reduced run ≤ {FAST_EACH_S:.0f} CPU s "
+        verdicts.append(_each(slow_fast, f"every reduced run ≤ {FAST_EACH_S:.0f} s "
                                          f"({ran_fast} notebooks)"))
     if missing_full:
         verdicts.append(f"- no full-mode record yet: {', '.join(missing_full)}")
@@ -77,7 +79,7 @@ def summarize(runs: dict, notebooks: list[str]) -> tuple[str, list[str]]:
     if measured:
         verdicts.append(_each(too_big, f"full-mode peak RSS ≤ {BINDER_MIB:.0f} MiB "
                                        f"({measured} notebooks)"))
-        verdicts.append(_each(slow_full, f"every full run ≤ {FULL_EACH_S:.0f} CPU s "
+        verdicts.append(_each(slow_full, f"every full run ≤ {FULL_EACH_S:.0f} s "
                                          f"({measured} notebooks)"))
     return "\n".join(lines), verdicts
 
