@@ -194,7 +194,8 @@ class CompiledStep:
         self._raw_step(self.opt)  # under no_grad (see __init__)
 
     def __call__(self, step: int, x: Tensor, c: Tensor | None, lr: float) -> None:
-        """One (possibly masked) update at learning rate ``lr``; reads nothing back."""
+        """One (possibly masked) update at learning rate ``lr``; reads nothing back. ``step``
+        is not used: the graph counts steps on the device (a Python int would recompile it)."""
         if not self._warm:  # ActNorm's data-dependent initialisation runs eagerly, once
             with torch.no_grad():
                 self.net(x, c)

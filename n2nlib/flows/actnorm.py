@@ -110,4 +110,4 @@ class ActNorm(nn.Module):
         return x, -self._logdet(y)
 
     def extra_repr(self) -> str:
-        return f"{self.dim}, initialized={bool(self.initialized)}"
+        return f"{self.dim}, initialized={self.is_initialized}"
