@@ -89,6 +89,12 @@ CASES = [
         is_cinn=True,
     ),
     Case("grouped_cinn", _grouped, ("none", "vector", "spatial"), is_cinn=True),
+    Case(
+        "cinn_cond_norm",
+        lambda d, c: ConditionalINN(d, 4, n_blocks=2, hidden_dim=16, cond_norm=True),
+        ("vector",),
+        is_cinn=True,
+    ),
 ]
 
 PARAMS = [

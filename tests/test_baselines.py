@@ -43,11 +43,24 @@ def test_nll_is_the_l2_loss_as_a_unit_gaussian_nll():
         ({"dim": 2, "cond_dim": (3, 4)}, "cond_dim"),
         ({"dim": 2, "cond_dim": 2, "n_layers": 3, "skip": 3}, "skip"),
         ({"dim": 2, "cond_dim": 2, "n_layers": 0}, "n_layers"),
+        ({"dim": 2, "cond_dim": (3, 4, 4), "cond_norm": True}, "cond_norm"),
     ],
 )
 def test_embedding_mlp_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EmbeddingMLP(**kwargs)
+
+
+def test_cond_norm_standardises_the_condition_before_the_embedder():
+    net = EmbeddingMLP(dim=2, cond_dim=5, hidden=8, n_layers=2, cond_norm=True)
+    c = torch.randn(32, 5) * 0.05 + 3.0
+    net(c)  # the first batch sets the standardisation
+    out = net.embedder.norm(c)
+    torch.testing.assert_close(out.mean(0), torch.zeros(5), atol=1e-5, rtol=0)
+    again = EmbeddingMLP.from_config(net.get_config())
+    again.load_state_dict(net.state_dict())
+    torch.testing.assert_close(again(c[:4]), net(c[:4]))
+    assert EmbeddingMLP(dim=2, cond_dim=5, hidden=8, n_layers=2).embedder.norm is None
 
 
 def test_wrong_condition_shape_is_explained():

@@ -283,6 +283,28 @@ def test_fused_rejects_a_subnet_constructor_and_cinn_config_round_trips():
     assert not custom.blocks[0].coupling.fused
 
 
+def test_cond_norm_standardises_the_first_condition_batch_and_round_trips(tmp_path):
+    from n2nlib.flows import ConditionalINN
+
+    cinn = ConditionalINN(3, 6, n_blocks=2, hidden_dim=8, cond_norm=True)
+    c = torch.randn(64, 6) * 0.05 + 0.2  # a small-scale code, as Sentence-BERT's
+    cinn(torch.randn(64, 3), c)
+    norm = cinn.embedder.norm
+    standardised = norm(c)
+    torch.testing.assert_close(standardised.mean(0), torch.zeros(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(standardised.std(0, correction=0), torch.ones(6), atol=1e-4,
+                               rtol=0)
+    assert cinn.get_config()["cond_norm"] is True
+    saved = cinn.save(tmp_path / "m")
+    again = ConditionalINN.load(saved)
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(again(x, c[:5])[0], cinn(x, c[:5])[0])
+    assert ConditionalINN(3, 6, n_blocks=1).embedder.norm is None  # off by default
+    for bad in (dict(cond_dim=(1, 4, 4)), dict(cond_dim=6, embedder="identity")):
+        with pytest.raises(ValueError, match="cond_norm"):
+            ConditionalINN(3, n_blocks=1, cond_norm=True, **bad)
+
+
 @pytest.mark.parametrize("dim", [1, 5, 8])
 def test_weights_saved_in_the_old_layout_load_into_the_fused_default(dim, tmp_path):
     """A checkpoint of separate s/t networks, saved before fusing was the default (its config

@@ -20,6 +20,7 @@ CONFIGS = {
                  clamp_activation="atan"),
     "unconditional": dict(groups=[1, 3, 2], cond_dim=0, n_blocks=2, hidden_dim=8),
     "all-ones": dict(groups=[1, 1], cond_dim=2, n_blocks=2, hidden_dim=8),  # no second update
+    "cond-norm": dict(groups=[2, 1, 3], cond_dim=5, n_blocks=2, hidden_dim=8, cond_norm=True),
 }
 
 

@@ -175,6 +175,10 @@ class ConditionalINN(DensityMixin, nn.Module):
         leaky_relu: add an invertible LeakyReLU of this slope in every block (off by default).
         subnet_constructor: custom coupling subnetworks ``(in, out) -> nn.Module``.
         seed: seed of the fixed permutations (block ``i`` uses ``seed + i``).
+        cond_norm: standardise a vector condition per dimension before the MLP embedder (an
+            ActNorm initialised from the first batch; see
+            :class:`~n2nlib.flows.embedders.MLPEmbedder`). Off by default, as in the paper;
+            on, a condition on a small scale is used from the first steps.
         fused_subnets: compute each coupling's s and t networks as one
             :class:`~n2nlib.flows.subnets.PairedMLP` (one batched matmul per layer; 1.13–1.40×
             the steps/s of separate networks, ``benchmarks/RESULTS.md``). The default
@@ -210,6 +214,7 @@ class ConditionalINN(DensityMixin, nn.Module):
         subnet_constructor: SubnetConstructor | None = None,
         seed: int = 0,
         fused_subnets: bool | None = None,
+        cond_norm: bool = False,
     ) -> None:
         super().__init__()
         if fused_subnets is None:
@@ -223,7 +228,7 @@ class ConditionalINN(DensityMixin, nn.Module):
         self.hidden_dim = hidden_dim or 8 * dim
         self.cond_shape = _cond_shape(cond_dim)
         self.embedder = _make_embedder(
-            self.cond_shape, embedder, embed_dim or dim, self.hidden_dim, n_hidden
+            self.cond_shape, embedder, embed_dim or dim, self.hidden_dim, n_hidden, cond_norm
         )
         cond_features = 0 if self.embedder is None else int(self.embedder.out_features)
         self.blocks = nn.ModuleList(
@@ -256,6 +261,7 @@ class ConditionalINN(DensityMixin, nn.Module):
             "leaky_relu": leaky_relu,
             "seed": seed,
             "fused_subnets": bool(fused_subnets),
+            "cond_norm": bool(cond_norm),
         }
         self._custom_subnets = subnet_constructor is not None
 
@@ -455,9 +461,14 @@ def _make_embedder(
     embed_dim: int,
     hidden: int,
     n_hidden: int,
+    norm: bool = False,
 ) -> nn.Module | None:
     if not cond_shape:
         return None
+    if norm and (isinstance(embedder, nn.Module) or embedder != "mlp" or len(cond_shape) != 1):
+        raise ValueError("cond_norm=True standardises a vector condition before the 'mlp' "
+                         f"embedder; it does not apply to embedder {embedder!r} with a "
+                         f"condition of shape {cond_shape}")
     if isinstance(embedder, nn.Module):
         if not isinstance(getattr(embedder, "out_features", None), int):
             raise TypeError("a custom embedder must have an int attribute out_features")
@@ -470,7 +481,7 @@ def _make_embedder(
     if spatial:
         raise ValueError(f"embedder {embedder!r} cannot take a spatial condition {cond_shape}")
     if embedder == "mlp":
-        return MLPEmbedder(cond_shape[0], embed_dim, hidden=hidden, n_hidden=n_hidden)
+        return MLPEmbedder(cond_shape[0], embed_dim, hidden=hidden, n_hidden=n_hidden, norm=norm)
     if embedder == "identity":
         return IdentityEmbedder(cond_shape[0])
     raise ValueError(

@@ -31,19 +31,28 @@ class MLPEmbedder(nn.Module):
     The paper replaces the convolutional embedder by "a simple feedforward architecture as in
     Tab. S3a" when the condition has no spatial extent; this is that network.
 
-    >>> H = MLPEmbedder(384, 128, hidden=256)
+    With ``norm=True`` an :class:`~n2nlib.flows.actnorm.ActNorm` comes first: the condition is
+    standardised per dimension, with the statistics of the first batch (then trained with the
+    rest). The convolutional embedder normalises after every convolution; a vector code whose
+    dimensions are on a small scale (Sentence-BERT's unit vectors: about 0.05 per dimension)
+    otherwise reaches the couplings as a faint signal, which Adam's small steps take a long
+    time to amplify (notebook 06 measures the difference).
+
+    >>> H = MLPEmbedder(384, 128, hidden=256, norm=True)
     >>> H(torch.randn(2, 384)).shape
     torch.Size([2, 128])
     """
 
-    def __init__(self, cond_dim: int, out_features: int, hidden: int, n_hidden: int = 3) -> None:
+    def __init__(self, cond_dim: int, out_features: int, hidden: int, n_hidden: int = 3,
+                 norm: bool = False) -> None:
         super().__init__()
         self.in_shape = (cond_dim,)
         self.out_features = out_features
+        self.norm = _NormLayer(cond_dim) if norm else None
         self.net = MLP(cond_dim, out_features, hidden=hidden, n_hidden=n_hidden)
 
     def forward(self, c: Tensor) -> Tensor:
-        return self.net(c)
+        return self.net(c if self.norm is None else self.norm(c))
 
 
 def default_n_down(height: int, width: int) -> int:
@@ -99,7 +108,7 @@ class ConvEmbedder(nn.Module):
             c_out = width * i
             layers += [
                 nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1),
-                _SpatialActNorm(c_out),
+                _NormLayer(c_out),
                 nn.LeakyReLU(0.01),
             ]
             c_in = c_out
@@ -111,7 +120,7 @@ class ConvEmbedder(nn.Module):
         return self.fc(self.features(c).flatten(1))
 
 
-class _SpatialActNorm(ActNorm):
+class _NormLayer(ActNorm):
     """ActNorm used as a plain normalisation layer (only ``y`` is needed in an embedder)."""
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:  # type: ignore[override]

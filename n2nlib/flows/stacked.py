@@ -103,7 +103,8 @@ class StackedGroups:
 
     Build it with :meth:`build`, which returns ``None`` for what it does not cover: a
     convolutional or custom embedder, custom subnetworks, an invertible LeakyReLU, or an
-    ActNorm that has not seen data yet (its first forward pass sets it).
+    ActNorm (in a block, or standardising the condition) that has not seen data yet (its
+    first forward pass sets it).
 
     ``forward(x, c)`` and ``inverse(v, c)`` return what the grouped cINN's do; they check
     nothing (the grouped cINN checks its inputs before it calls them).
@@ -162,12 +163,19 @@ class StackedGroups:
         # the condition's embedding H_g(c), stacked: (G, rows, E)
         embedders = [part.embedder for part in parts]
         self.embed: list[tuple[Tensor, Tensor]] | None = None
+        self.cond_norm: tuple[Tensor, Tensor] | None = None  # (loc, scale), (G, 1, cond)
         self.identity = isinstance(embedders[0], IdentityEmbedder)
         widths = [0 if e is None else int(e.out_features) for e in embedders]
         self.E = max(widths)
         if isinstance(embedders[0], MLPEmbedder):
             if not all(isinstance(e, MLPEmbedder) for e in embedders):
                 return None
+            norms = [e.norm for e in embedders]
+            if any(n is not None for n in norms):
+                if not all(n is not None and n.is_initialized for n in norms):
+                    return None
+                self.cond_norm = (torch.stack([n.loc for n in norms]).unsqueeze(1),
+                                  torch.stack([n.log_scale.exp() for n in norms]).unsqueeze(1))
             nets = [_linears(e) for e in embedders]
             cond = embedders[0].in_shape[0]
             hidden = max(w.shape[0] for net in nets for w, _ in net[:-1])
@@ -247,6 +255,8 @@ class StackedGroups:
         if self.identity:
             return c.unsqueeze(0).expand(G, *c.shape)
         h = c.unsqueeze(0).expand(G, *c.shape)
+        if self.cond_norm is not None:
+            h = (h - self.cond_norm[0]) * self.cond_norm[1]
         for i, (w, b) in enumerate(self.embed):  # type: ignore[union-attr]
             h = torch.baddbmm(b, h, w)
             if i < len(self.embed) - 1:  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ class EmbeddingMLP(nn.Module):
             ``n_layers // 2`` (4 of 8, as NeRF); ``None``: no skip connection.
         embed_dim: size of the embedding ``h`` (default ``dim``, as the cINN's).
         embed_hidden: width of a vector embedder's layers (default ``hidden``).
+        cond_norm: standardise a vector condition first, as the cINN's ``cond_norm``.
 
     >>> net = EmbeddingMLP(dim=4, cond_dim=(3, 8, 8), hidden=16, n_layers=3, skip=1)
     >>> c = torch.randn(5, 3, 8, 8)
@@ -55,6 +56,7 @@ class EmbeddingMLP(nn.Module):
         skip: int | str | None = "auto",
         embed_dim: int | None = None,
         embed_hidden: int | None = None,
+        cond_norm: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
@@ -72,11 +74,16 @@ class EmbeddingMLP(nn.Module):
         embed_dim = embed_dim or dim
         self._config = {"dim": dim, "cond_dim": list(shape) if len(shape) == 3 else shape[0],
                         "hidden": hidden, "n_layers": n_layers, "skip": skip,
-                        "embed_dim": embed_dim, "embed_hidden": embed_hidden or hidden}
+                        "embed_dim": embed_dim, "embed_hidden": embed_hidden or hidden,
+                        "cond_norm": bool(cond_norm)}
+        if cond_norm and len(shape) == 3:
+            raise ValueError("cond_norm standardises a vector condition; a spatial one is "
+                             "normalised inside its convolutional embedder")
         if len(shape) == 3:
             self.embedder: nn.Module = ConvEmbedder(shape, embed_dim)
         else:
-            self.embedder = MLPEmbedder(shape[0], embed_dim, hidden=embed_hidden or hidden)
+            self.embedder = MLPEmbedder(shape[0], embed_dim, hidden=embed_hidden or hidden,
+                                        norm=cond_norm)
         self.layers = nn.ModuleList()
         width_in = embed_dim
         for i in range(n_layers):
