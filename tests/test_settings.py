@@ -112,6 +112,45 @@ def test_return_freed_memory_keeps_a_batch_loop_near_what_is_alive():
     assert fixed < 0.5 * default, (default, fixed)
 
 
+_TRIM = _FRAGMENT.replace('if sys.argv[1] == "1":\n    assert settings.return_freed_memory()\n',
+                          "").replace("print(", "settings.trim_memory() if sys.argv[1] == '1' "
+                                                "else None\nprint(")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_trim_memory_gives_back_what_a_batch_loop_left():
+    pytest.importorskip("psutil")
+    assert "trim_memory" in _TRIM and "return_freed_memory" not in _TRIM
+
+    def growth(call: bool) -> float:
+        out = subprocess.run([sys.executable, "-c", _TRIM, "1" if call else "0"],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    default, trimmed = growth(False), growth(True)
+    assert trimmed < 96, (default, trimmed)
+    assert trimmed < 0.5 * default, (default, trimmed)
+
+
+def test_trim_after_each_cell_runs_after_every_cell_of_an_ipython_shell(monkeypatch):
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    assert not settings.trim_after_each_cell()  # no shell yet: nothing to hook into
+    shell = InteractiveShell.instance()
+    calls = []
+    monkeypatch.setattr(settings, "trim_memory", lambda: calls.append(1) or True)
+    try:
+        assert settings.trim_after_each_cell()
+        assert settings.trim_after_each_cell()  # registered once
+        shell.run_cell("x = 1")
+        shell.run_cell("y = 2")
+        assert len(calls) == 2
+    finally:
+        shell.events.unregister("post_run_cell", settings._trim_hook)
+        InteractiveShell.clear_instance()
+
+
 @pytest.mark.parametrize("kwargs", [{"mmap_threshold": 0}, {"mmap_threshold": 64 << 20},
                                     {"trim_threshold": -1}, {"mmap_threshold": 1.5}])
 def test_return_freed_memory_refuses_bad_thresholds(kwargs):
