@@ -177,8 +177,9 @@ class ConditionalINN(DensityMixin, nn.Module):
         seed: seed of the fixed permutations (block ``i`` uses ``seed + i``).
         cond_norm: standardise a vector condition per dimension before the MLP embedder (an
             ActNorm initialised from the first batch; see
-            :class:`~n2nlib.flows.embedders.MLPEmbedder`). Off by default, as in the paper;
-            on, a condition on a small scale is used from the first steps.
+            :class:`~n2nlib.flows.embedders.MLPEmbedder`). Off by default (the paper's MLP
+            embedder has none); on, a condition on a small scale is used from the first
+            steps (notebook 06: 500 steps instead of 2,500).
         fused_subnets: compute each coupling's s and t networks as one
             :class:`~n2nlib.flows.subnets.PairedMLP` (one batched matmul per layer; 1.13–1.40×
             the steps/s of separate networks, ``benchmarks/RESULTS.md``). The default
