@@ -11,6 +11,7 @@ cores; without it, notebooks run their full-size experiments.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, TypeVar
 
@@ -142,6 +143,7 @@ def return_freed_memory(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 
         mallopt(m_trim_threshold, trim_threshold))
 
 
+@functools.cache
 def _libc() -> Any:
     import ctypes
     import ctypes.util

@@ -79,7 +79,7 @@ def test_bf16_support_reads_the_cpu_and_says_why():
 _FRAGMENT = """
 import sys, psutil, torch
 from n2nlib import settings
-if sys.argv[1] == "1":
+if sys.argv[1] == "freed":
     assert settings.return_freed_memory()
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -91,8 +91,18 @@ keep = []
 with torch.no_grad():
     for i in range(200):  # batches of 40..135 images: activations of 5-17 MiB, freed each time
         keep.append(net(torch.rand(40 + (i * 7) % 96, 3, 32, 32))[:, :, :4, :4].clone())
+if sys.argv[1] == "trim":
+    settings.trim_memory()
 print((process.memory_info().rss - start) / 2**20)
 """
+
+
+def _growth(mode: str) -> float:
+    """MiB the batch loop of ``_FRAGMENT`` leaves the process with: ``mode`` ``"none"``,
+    ``"freed"`` (``return_freed_memory`` first) or ``"trim"`` (``trim_memory`` after)."""
+    out = subprocess.run([sys.executable, "-c", _FRAGMENT, mode],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
@@ -101,33 +111,15 @@ def test_return_freed_memory_keeps_a_batch_loop_near_what_is_alive():
     default (rising) mmap threshold the process grows far above the ~35 MiB that stays alive;
     after ``return_freed_memory`` it stays near it."""
     pytest.importorskip("psutil")
-
-    def growth(call: bool) -> float:
-        out = subprocess.run([sys.executable, "-c", _FRAGMENT, "1" if call else "0"],
-                             capture_output=True, text=True, check=True)
-        return float(out.stdout.split()[-1])
-
-    default, fixed = growth(False), growth(True)
+    default, fixed = _growth("none"), _growth("freed")
     assert fixed < 96, (default, fixed)
     assert fixed < 0.5 * default, (default, fixed)
-
-
-_TRIM = _FRAGMENT.replace('if sys.argv[1] == "1":\n    assert settings.return_freed_memory()\n',
-                          "").replace("print(", "settings.trim_memory() if sys.argv[1] == '1' "
-                                                "else None\nprint(")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_trim_memory_gives_back_what_a_batch_loop_left():
     pytest.importorskip("psutil")
-    assert "trim_memory" in _TRIM and "return_freed_memory" not in _TRIM
-
-    def growth(call: bool) -> float:
-        out = subprocess.run([sys.executable, "-c", _TRIM, "1" if call else "0"],
-                             capture_output=True, text=True, check=True)
-        return float(out.stdout.split()[-1])
-
-    default, trimmed = growth(False), growth(True)
+    default, trimmed = _growth("none"), _growth("trim")
     assert trimmed < 96, (default, trimmed)
     assert trimmed < 0.5 * default, (default, trimmed)
 
