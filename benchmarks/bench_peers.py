@@ -297,6 +297,55 @@ def measure(name: str, dim: int, cond: int, blocks: int, batch: int, steps: int,
                flops / step / 1e9, matmul, flops / step / 1e9 / matmul)
 
 
+def measure_ceiling(dim: int, cond: int, blocks: int, batch: int,
+                    device: str = "cpu") -> dict[str, float]:
+    """What any exact fp32 implementation of this step can reach on this machine.
+
+    The hot matmul of the efficiency column reuses one ``(8·dim)²`` weight that stays in the
+    cache. The step touches each of its ~190 M parameters once per pass, so its products run
+    at the rate of the same matmul over as many *distinct* weights as the model holds
+    (``streamed_gflop_s``), and its Adam update (fused, as ``fit``) reads and writes every
+    parameter, gradient and moment (``adam_ms``, timed alone on random gradients). The
+    ceiling is the step made of nothing else: ``flops / streamed + adam``, as a fraction of
+    the hot matmul measured in the same call.
+    """
+    torch.manual_seed(0)
+    model = ConditionalINN(dim, cond, n_blocks=blocks).to(device)
+    params = list(model.parameters())
+    flops = 3 * linear_flops_per_sample(model) * batch
+    hidden = 8 * dim
+    hot = time_matmul(batch, hidden, device=device)
+    weights = [torch.randn(hidden, hidden, device=device)
+               for _ in range(max(1, round(sum(p.numel() for p in params) / hidden**2)))]
+    a = torch.randn(batch, hidden, device=device)
+    best = float("inf")
+    for _ in range(4):  # the first pass warms the kernels; best of the others
+        synchronize(device)
+        start = time.perf_counter()
+        for w in weights:
+            a @ w
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    streamed = 2 * batch * hidden**2 * len(weights) / best / 1e9
+    del weights
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt = make_optimizer(params, lr=1e-4)
+    times = []
+    for _ in range(7):
+        synchronize(device)
+        start = time.perf_counter()
+        opt.step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    adam = statistics.median(times[2:])
+    del model, params, opt
+    gc.collect()
+    step = flops / (streamed * 1e9) + adam
+    return {"hot_gflop_s": hot, "streamed_gflop_s": streamed, "adam_ms": adam * 1e3,
+            "ceiling_step_ms": step * 1e3, "ceiling_fraction": flops / step / 1e9 / hot}
+
+
 def print_table(rows: list[Row], header: str) -> None:
     print(header)
     base = {r.name: r for r in rows}
@@ -326,6 +375,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--compiled", action="store_true",
                         help="add the n2nlib-compiled row (fit(compile=True); compiling the "
                              "paper configuration takes minutes on a CPU)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the ceiling of an exact fp32 step here (matmuls over "
+                             "distinct weights plus Adam alone; see measure_ceiling)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
@@ -358,8 +410,22 @@ def main(argv: list[str] | None = None) -> list[Row]:
               f"dim {args.dim}, cond {args.cond}, {args.blocks} blocks, hidden {8 * args.dim}, "
               f"batch {args.batch}, median of {args.steps} steps after {args.warmup}")
     print_table(rows, header)
+    ceiling = None
+    if args.ceiling:
+        ceiling = measure_ceiling(args.dim, args.cond, args.blocks, args.batch, args.device)
+        print(f"\nCeiling of an exact fp32 step here: products at the rate of a matmul over "
+              f"distinct weights ({ceiling['streamed_gflop_s']:.1f} GFLOP/s, "
+              f"{ceiling['streamed_gflop_s'] / ceiling['hot_gflop_s']:.2f} of the hot "
+              f"matmul's {ceiling['hot_gflop_s']:.1f}) plus fused Adam alone "
+              f"({ceiling['adam_ms']:.0f} ms): {ceiling['ceiling_step_ms']:.0f} ms per step, "
+              f"{ceiling['ceiling_fraction']:.2f} of the hot matmul.")
+        ours = next((r for r in rows if r.name == "n2nlib"), None)
+        if ours is not None:
+            print(f"n2nlib's step is {ceiling['ceiling_step_ms'] / ours.step_ms:.2f} of that "
+                  f"ceiling's speed ({ours.step_ms:.0f} ms against "
+                  f"{ceiling['ceiling_step_ms']:.0f} ms).")
     if args.json:
-        Path(args.json).write_text(json.dumps({"header": header,
+        Path(args.json).write_text(json.dumps({"header": header, "ceiling": ceiling,
                                                "rows": [asdict(r) for r in rows]}, indent=1))
     return rows
 

@@ -20,3 +20,15 @@ def test_linear_flops_count_every_layer_of_either_coupling_layout(fused):
                    if hasattr(m, "in_features"))
     subnet = 2 * ((8 + 16) * 64 + 64 * 64 + 64 * 64 + 64 * 8)
     assert linear_flops_per_sample(cinn) == embedder + 2 * 2 * 2 * subnet
+
+
+def test_the_ceiling_is_the_streamed_products_plus_adam_alone():
+    from bench_peers import measure_ceiling
+
+    dim, cond, blocks, batch = 8, 4, 2, 16
+    got = measure_ceiling(dim, cond, blocks, batch)
+    flops = 3 * linear_flops_per_sample(ConditionalINN(dim, cond, n_blocks=blocks)) * batch
+    assert got["adam_ms"] > 0 and got["streamed_gflop_s"] > 0
+    step_s = flops / (got["streamed_gflop_s"] * 1e9) + got["adam_ms"] / 1e3
+    assert got["ceiling_step_ms"] == pytest.approx(step_s * 1e3)
+    assert got["ceiling_fraction"] == pytest.approx(flops / step_s / 1e9 / got["hot_gflop_s"])

@@ -51,6 +51,18 @@ def test_peers_are_met_only_at_1_3_times_each(run_all, tmp_path):
     assert "- not measured: 3 GPU step (no n2nlib-compiled row: add --compiled)" in eager_only
 
 
+def test_efficiency_verdict_prints_the_ceiling_beside_it(run_all, tmp_path):
+    path = _peers(tmp_path, n2nlib=100.0)
+    data = json.loads(path.read_text())
+    data["rows"][0]["fraction_of_matmul"] = 0.40
+    data["ceiling"] = {"ceiling_fraction": 0.6, "ceiling_step_ms": 480.0}
+    path.write_text(json.dumps(data))
+    line = next(ln for ln in run_all.check_peers(path) if "1 efficiency" in ln)
+    assert line.startswith("- MISSED: 1 efficiency: n2nlib reaches 0.40")
+    assert "ceiling of an exact fp32 step here is 0.60" in line
+    assert "runs at 0.75 of its speed" in line  # 480 ms against 640 ms
+
+
 def test_bf16_refusal_latency_and_notebooks(run_all, tmp_path):
     peers = _peers(tmp_path, n2nlib=50.0, n2nlib_bf16=25.0)
     assert run_all.check_bf16("--bf16 refused: no bf16 instructions. The row", peers) == \

@@ -57,6 +57,7 @@ from torch import Tensor, nn
 from n2nlib.experts.base import check_latent
 from n2nlib.experts.biggan import truncated_noise
 from n2nlib.nets.autoencoder import (
+    CHANNELS_LAST,
     Encoder,
     SelfAttention,
     UpBlock,
@@ -209,11 +210,12 @@ class _Decoder(nn.Module):
 
     def forward(self, cond: Tensor) -> Tensor:
         x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
+        x = x.contiguous(memory_format=CHANNELS_LAST)  # as in autoencoder.Decoder
         for i, block in enumerate(self.blocks):
             x = block(x, cond)
             if i == self.attention_after:
                 x = self.attention(x)
-        return self.out_conv(torch.relu(self.out_bn(x)))
+        return self.out_conv(torch.relu(self.out_bn(x))).contiguous()
 
 
 class ShapesGenerator(nn.Module):
