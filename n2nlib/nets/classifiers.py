@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from n2nlib.nets.blocks import (
+    CHANNELS_LAST,
     ResBlock,
     TappedMixin,
     argmax_in_eval,
@@ -107,7 +108,8 @@ class AttributeClassifier(nn.Module):
 
     def _images(self, images: object) -> Tensor:
         device, dtype = _device_dtype(self)
-        return check_images(images, self.channels, self.size, device=device, dtype=dtype)
+        images = check_images(images, self.channels, self.size, device=device, dtype=dtype)
+        return images.contiguous(memory_format=CHANNELS_LAST)
 
     def encode(self, images: Tensor) -> Tensor:
         """The shared representation ``(B, hidden)`` before the heads."""
@@ -208,7 +210,7 @@ class Segmenter(TappedMixin, nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Per-pixel logits ``(B, n_classes, S, S)``."""
-        return self._run(self._prepare(images))["logits"]
+        return self._run(self._prepare(images))["logits"].contiguous()
 
     def encode(self, images: Tensor) -> Tensor:
         """The flattened ``bottleneck`` tap ``(B, dim)``."""

@@ -57,13 +57,12 @@ from torch import Tensor, nn
 from n2nlib.experts.base import check_latent
 from n2nlib.experts.biggan import truncated_noise
 from n2nlib.nets.autoencoder import (
-    CHANNELS_LAST,
     Encoder,
     SelfAttention,
     UpBlock,
     vae_loss,
 )
-from n2nlib.nets.blocks import check_images, model_device_dtype
+from n2nlib.nets.blocks import CHANNELS_LAST, check_images, model_device_dtype
 
 __all__ = [
     "ShapesGenerator",
@@ -210,7 +209,7 @@ class _Decoder(nn.Module):
 
     def forward(self, cond: Tensor) -> Tensor:
         x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
-        x = x.contiguous(memory_format=CHANNELS_LAST)  # as in autoencoder.Decoder
+        x = x.contiguous(memory_format=CHANNELS_LAST)
         for i, block in enumerate(self.blocks):
             x = block(x, cond)
             if i == self.attention_after:
