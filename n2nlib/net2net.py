@@ -536,7 +536,7 @@ class Net2Net(nn.Module):
 
     def _eval(self) -> None:
         """τ in eval mode. ``.eval()`` visits every submodule (about 500 in a grouped cINN:
-        a third of the 16-sample cINN stage), so it runs only when τ is in training mode."""
+        a quarter of the 16-sample cINN stage), so it runs only when τ is in training mode."""
         if self.cinn.training:
             self.cinn.eval()
 

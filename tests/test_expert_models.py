@@ -424,3 +424,34 @@ def test_flip_augmentation_negates_the_generators_known_centre():
     assert float((out["known"][:, 0] - expected).abs().mean()) < 0.08
     assert float((known[flipped, 0] - mirrored[flipped]).abs().mean()) > 0.3  # flip matters
     torch.testing.assert_close(out["known"][:, 1:], known[:, 1:])
+
+
+def test_channels_last_inside_the_usual_layout_outside_and_the_same_function(monkeypatch):
+    """The image networks run channels-last (nets.blocks.CHANNELS_LAST); what they hand back
+    is contiguous and equals an NCHW run of the same weights."""
+    import n2nlib.nets.autoencoder as autoencoder_module
+    import n2nlib.nets.blocks as blocks_module
+    import n2nlib.nets.classifiers as classifiers_module
+    import n2nlib.nets.generator as generator_module
+    from n2nlib.nets.generator import ShapesGenerator
+
+    torch.manual_seed(0)
+    ae = Autoencoder(size=16, channels=3, dim=6, width=8, max_width=16).eval()
+    seg, clf = Segmenter(width=4).eval(), AttributeClassifier().eval()
+    gen = ShapesGenerator().eval()
+    x, x32, z = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 32, 32), torch.randn(3, 6)
+    zg = torch.randn(3, gen.dim)
+
+    def run() -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [ae.encode(x), ae.decode(z), seg(x32), *seg.features_at(x32, ["enc2"]).values(),
+                    seg.features(x32, "dec2", flatten=False), clf(x32)["shape"], gen.decode(zg),
+                    gen.layers(zg)["background"]]
+
+    fast = run()
+    for out in fast:
+        assert out.ndim == 2 or out.is_contiguous()  # maps come back in the usual layout
+    for module in (autoencoder_module, blocks_module, classifiers_module, generator_module):
+        monkeypatch.setattr(module, "CHANNELS_LAST", torch.contiguous_format)
+    for got, want in zip(fast, run(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

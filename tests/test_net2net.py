@@ -124,6 +124,22 @@ def test_residual_round_trip_and_transfer():
     torch.testing.assert_close(lp, -n2n.cinn.nll(n2n.encode_target(y), n2n.encode_source(x)))
 
 
+def test_translating_puts_a_training_translator_in_eval_mode():
+    n2n = _n2n(perturb=True)
+    x, y = _toy(6, torch.Generator().manual_seed(2))
+    z_source = n2n.encode_source(x)
+    n2n.cinn.train()
+    v = n2n.residual(y, x)  # in eval mode: ActNorm keeps its statistics
+    assert not any(m.training for m in n2n.cinn.modules())
+    n2n.cinn.train()
+    z = n2n.translate_latent(z_source, v=v)
+    assert not any(m.training for m in n2n.cinn.modules())
+    torch.testing.assert_close(z, n2n.encode_target(y), atol=1e-4, rtol=0)
+    n2n.cinn.train()
+    n2n.log_prob(y, x)
+    assert not any(m.training for m in n2n.cinn.modules())
+
+
 def test_transfer_defaults_to_the_source_expert_applied_to_y():
     """Exemplar-guided / disentangling setting: Φ and Θ take the same inputs."""
     torch.manual_seed(0)
