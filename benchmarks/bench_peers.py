@@ -3,6 +3,7 @@
     python benchmarks/bench_peers.py                     # paper configuration, all rows
     python benchmarks/bench_peers.py --steps 4 --only n2nlib,reference
     python benchmarks/bench_peers.py --dim 32 --blocks 4  # a quick smoke run
+    python benchmarks/bench_peers.py --only n2nlib --ceiling  # and what an exact step can reach
     python benchmarks/bench_peers.py --device cuda --steps 30 --warmup 5 --compiled  # on a GPU
 
 Needs the benchmark-only extra: ``pip install -e ".[bench]"`` (FrEIA 0.2, normflows); rows
