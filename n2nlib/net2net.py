@@ -536,7 +536,10 @@ class Net2Net(nn.Module):
 
     def _eval(self) -> None:
         """τ in eval mode. ``.eval()`` visits every submodule (about 500 in a grouped cINN:
-        a quarter of the 16-sample cINN stage), so it runs only when τ is in training mode."""
+        a quarter of the 16-sample cINN stage), so it runs only when τ itself is in training
+        mode; a submodule put back into training by hand (``cinn.parts[0].train()``) stays
+        so. The library's flows compute the same in both modes; custom subnetworks with
+        dropout or batch norm should be switched with ``n2n.cinn.eval()``."""
         if self.cinn.training:
             self.cinn.eval()
 

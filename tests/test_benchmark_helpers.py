@@ -32,3 +32,8 @@ def test_the_ceiling_is_the_streamed_products_plus_adam_alone():
     step_s = flops / (got["streamed_gflop_s"] * 1e9) + got["adam_ms"] / 1e3
     assert got["ceiling_step_ms"] == pytest.approx(step_s * 1e3)
     assert got["ceiling_fraction"] == pytest.approx(flops / step_s / 1e9 / got["hot_gflop_s"])
+    # given the n2nlib row's hot matmul, the ceiling shares its denominator
+    shared = measure_ceiling(dim, cond, blocks, batch, hot_gflop_s=123.0)
+    assert shared["hot_gflop_s"] == 123.0
+    assert shared["ceiling_fraction"] == pytest.approx(
+        flops / (shared["ceiling_step_ms"] / 1e3) / 1e9 / 123.0)

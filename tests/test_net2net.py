@@ -129,7 +129,7 @@ def test_translating_puts_a_training_translator_in_eval_mode():
     x, y = _toy(6, torch.Generator().manual_seed(2))
     z_source = n2n.encode_source(x)
     n2n.cinn.train()
-    v = n2n.residual(y, x)  # in eval mode: ActNorm keeps its statistics
+    v = n2n.residual(y, x)
     assert not any(m.training for m in n2n.cinn.modules())
     n2n.cinn.train()
     z = n2n.translate_latent(z_source, v=v)
