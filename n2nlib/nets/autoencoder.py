@@ -186,6 +186,20 @@ class SelfAttention(nn.Module):
         return x + self.scale * self.out(o)
 
 
+def run_up_trunk(decoder: nn.Module, x: Tensor, cond: Tensor) -> Tensor:
+    """BigGAN's generator trunk from the 4×4 map ``x``: the decoder's up-blocks conditioned on
+    ``cond`` (its non-local block after ``attention_after``), then BN, ReLU and ``out_conv``.
+    The maps run channels-last (:data:`~n2nlib.nets.blocks.CHANNELS_LAST`); the output is
+    contiguous. ``decoder`` has ``blocks``, ``attention_after`` (``-1``: none),
+    ``attention``, ``out_bn`` and ``out_conv``."""
+    x = x.contiguous(memory_format=CHANNELS_LAST)
+    for i, block in enumerate(decoder.blocks):
+        x = block(x, cond)
+        if i == decoder.attention_after:
+            x = decoder.attention(x)
+    return decoder.out_conv(torch.relu(decoder.out_bn(x))).contiguous()
+
+
 class Decoder(nn.Module):
     """Λ: latents ``(B, dim)`` → images ``(B, C, S, S)`` in [0, 1] (BigGAN-style, Table S2b).
 
@@ -243,13 +257,8 @@ class Decoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         h = self.embed(self.pseudo_classes(z))
         cond = torch.cat([z, h], dim=1)
-        x = self.fc(z).view(z.shape[0], self.c0, 4, 4).contiguous(memory_format=CHANNELS_LAST)
-        for i, block in enumerate(self.blocks):
-            x = block(x, cond)
-            if i == self.attention_after:
-                x = self.attention(x)
-        x = self.out_conv(torch.relu(self.out_bn(x)))
-        return ((torch.tanh(x) + 1.0) / 2.0).contiguous()
+        x = run_up_trunk(self, self.fc(z).view(z.shape[0], self.c0, 4, 4), cond)
+        return (torch.tanh(x) + 1.0) / 2.0
 
 
 class Autoencoder(nn.Module):

@@ -103,6 +103,14 @@ def check_images(
     return images.to(device=device, dtype=dtype)
 
 
+def network_input(module: nn.Module, images: object, channels: int, size: int) -> Tensor:
+    """:func:`check_images` on ``module``'s device and dtype, in the image networks' layout
+    (:data:`CHANNELS_LAST`)."""
+    device, dtype = model_device_dtype(module)
+    images = check_images(images, channels, size, device=device, dtype=dtype)
+    return images.contiguous(memory_format=CHANNELS_LAST)
+
+
 def n_parameters(module: nn.Module) -> int:
     """Number of parameters of ``module``.
 
@@ -225,9 +233,7 @@ class TappedMixin:
         return layer
 
     def _prepare(self, images: object) -> Tensor:
-        device, dtype = model_device_dtype(self)  # type: ignore[arg-type]
-        images = check_images(images, self.channels, self.size, device=device, dtype=dtype)
-        return images.contiguous(memory_format=CHANNELS_LAST)
+        return network_input(self, images, self.channels, self.size)  # type: ignore[arg-type]
 
     def features_at(self, images: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         """Several taps in one pass: ``{layer: (B, C, H, W) or (B, D)}``, unflattened.

@@ -28,15 +28,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from n2nlib.nets.blocks import (
-    CHANNELS_LAST,
     ResBlock,
     TappedMixin,
     argmax_in_eval,
-    check_images,
     conv_bn_relu,
+    network_input,
     run_steps,
 )
-from n2nlib.nets.blocks import model_device_dtype as _device_dtype
 
 __all__ = ["AttributeClassifier", "Segmenter", "DigitsClassifier", "shapes_factor_values"]
 
@@ -107,9 +105,7 @@ class AttributeClassifier(nn.Module):
         )
 
     def _images(self, images: object) -> Tensor:
-        device, dtype = _device_dtype(self)
-        images = check_images(images, self.channels, self.size, device=device, dtype=dtype)
-        return images.contiguous(memory_format=CHANNELS_LAST)
+        return network_input(self, images, self.channels, self.size)
 
     def encode(self, images: Tensor) -> Tensor:
         """The shared representation ``(B, hidden)`` before the heads."""

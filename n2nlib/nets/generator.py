@@ -60,9 +60,10 @@ from n2nlib.nets.autoencoder import (
     Encoder,
     SelfAttention,
     UpBlock,
+    run_up_trunk,
     vae_loss,
 )
-from n2nlib.nets.blocks import CHANNELS_LAST, check_images, model_device_dtype
+from n2nlib.nets.blocks import check_images, model_device_dtype
 
 __all__ = [
     "ShapesGenerator",
@@ -208,13 +209,7 @@ class _Decoder(nn.Module):
         self.out_conv = nn.Conv2d(widths[-1], out, 3, padding=1)
 
     def forward(self, cond: Tensor) -> Tensor:
-        x = self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4)
-        x = x.contiguous(memory_format=CHANNELS_LAST)
-        for i, block in enumerate(self.blocks):
-            x = block(x, cond)
-            if i == self.attention_after:
-                x = self.attention(x)
-        return self.out_conv(torch.relu(self.out_bn(x))).contiguous()
+        return run_up_trunk(self, self.gen_z(cond).view(cond.shape[0], self.c0, 4, 4), cond)
 
 
 class ShapesGenerator(nn.Module):
