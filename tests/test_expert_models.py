@@ -69,6 +69,54 @@ def test_autoencoder_attention_at_16x16():
     assert not hasattr(Autoencoder(size=8, dim=4, width=4).decoder, "attention")
 
 
+def test_decoder_layers_compute_their_formulas_on_both_layouts():
+    """Conditional batch norm (eval: folded into one x·a + b; training: batch statistics) and
+    the non-local block (one fused projection) against their textbook formulas, float64."""
+    import torch.nn.functional as F
+
+    from n2nlib.nets.autoencoder import ConditionalBatchNorm2d, SelfAttention
+
+    torch.manual_seed(0)
+    x, cond = torch.randn(3, 16, 8, 8, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    cbn = ConditionalBatchNorm2d(16, cond_dim=5).double()
+    attn = SelfAttention(16).double()
+    with torch.no_grad():
+        for p in [*cbn.parameters(), *attn.parameters()]:
+            p.add_(0.3 * torch.randn_like(p))  # away from the zero gains and scale of init
+        cbn.bn.running_mean.normal_()
+        cbn.bn.running_var.uniform_(0.5, 2.0)
+
+    def textbook_cbn(training: bool) -> torch.Tensor:
+        bn = cbn.bn
+        normed = (F.batch_norm(x, None, None, training=True) if training else
+                  (x - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None]
+                                                          + bn.eps).sqrt())
+        return (normed * (1 + cbn.gain(cond))[:, :, None, None]
+                + cbn.bias(cond)[:, :, None, None])
+
+    def textbook_attention() -> torch.Tensor:
+        theta = torch.einsum("oc,bchw->bohw", attn.theta.weight[:, :, 0, 0], x).flatten(2)
+        phi = F.max_pool2d(torch.einsum("oc,bchw->bohw", attn.phi.weight[:, :, 0, 0], x), 2)
+        g = F.max_pool2d(torch.einsum("oc,bchw->bohw", attn.g.weight[:, :, 0, 0], x), 2)
+        weights = torch.softmax(torch.einsum("bci,bcj->bij", theta, phi.flatten(2)), dim=-1)
+        o = torch.einsum("bcj,bij->bci", g.flatten(2), weights).view(3, -1, 8, 8)
+        return x + attn.scale * torch.einsum("oc,bchw->bohw", attn.out.weight[:, :, 0, 0], o)
+
+    with torch.no_grad():
+        for layout in (torch.contiguous_format, torch.channels_last):
+            xl = x.contiguous(memory_format=layout)
+            cbn.eval()
+            out = cbn(xl, cond)
+            torch.testing.assert_close(out, textbook_cbn(False), rtol=1e-12, atol=1e-12)
+            assert out.is_contiguous(memory_format=layout)
+            cbn.train()
+            torch.testing.assert_close(cbn(xl, cond), textbook_cbn(True), rtol=1e-10, atol=1e-10)
+            out = attn(xl)
+            torch.testing.assert_close(out, textbook_attention(), rtol=1e-12, atol=1e-12)
+            assert out.is_contiguous(memory_format=layout)
+            assert (out - xl).abs().max() > 0.1  # the block did something
+
+
 @pytest.mark.parametrize("size", [4, 12, 33, "32"])
 def test_autoencoder_rejects_bad_sizes(size):
     with pytest.raises(ValueError, match="size"):

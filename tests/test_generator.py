@@ -102,6 +102,28 @@ def test_plain_layer_switches_the_background_on_the_photo_flag():
     assert off.config["plain_layer"] is False
 
 
+def test_plain_layer_blotches_are_the_bicubic_upsampling_of_the_fixed_pattern():
+    """The blotch maps are derived from plain_blotches (not saved): one product equals
+    upsampling the 3×4×4 pattern 0.03 · R z̃_free, and a loaded R brings its own maps."""
+    import torch.nn.functional as F
+
+    g = tiny_generator()
+    free = torch.randn(5, g.z_dim - g.known_dims)
+
+    def bicubic(model: ShapesGenerator) -> torch.Tensor:
+        coarse = 0.03 * (free @ model.plain_blotches.T).view(-1, 3, 4, 4)
+        return F.interpolate(coarse, size=model.size, mode="bicubic", align_corners=False)
+
+    torch.testing.assert_close((free @ g.blotch_maps).view(5, 3, 32, 32), bicubic(g))
+    assert "blotch_maps" not in g.state_dict()
+    other = tiny_generator()
+    state = g.state_dict()
+    state["plain_blotches"] = torch.randn_like(state["plain_blotches"])
+    other.load_state_dict(state)
+    torch.testing.assert_close((free @ other.blotch_maps).view(5, 3, 32, 32), bicubic(other))
+    assert (other.blotch_maps - g.blotch_maps).abs().max() > 1e-3
+
+
 def test_eval_runs_the_background_trunk_on_photo_rows_only_with_the_same_images():
     g = tiny_generator()
     with torch.no_grad():

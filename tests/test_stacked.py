@@ -58,6 +58,9 @@ def test_stacked_equals_the_groups_both_ways(name):
         torch.testing.assert_close(x_back, x, rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(logdet_inv, logdet_inv_ref, rtol=1e-10, atol=1e-10)
         torch.testing.assert_close(logdet_inv, -logdet, rtol=1e-9, atol=1e-9)
+        x_only, no_logdet = fast.inverse(v, c, logdet=False)  # what sampling runs
+        assert no_logdet is None
+        torch.testing.assert_close(x_only, x_back, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name", ["mlp", "separate", "unconditional", "all-ones"])
@@ -107,6 +110,21 @@ def test_grouped_cinn_uses_the_stacked_copy_without_gradients_and_rebuilds_it():
                  for k, t in parent.state_dict().items()}
         parent.load_state_dict(moved, assign=True)
         torch.testing.assert_close(other(x, c)[0], _per_group(other, "forward", x, c)[0])
+
+
+@pytest.mark.parametrize("name", ["mlp", "unconditional"])
+def test_sampling_runs_the_stacked_copy_and_draws_the_per_group_samples(name, monkeypatch):
+    cinn, x, c = _model(name)
+    rows = None if c is not None else 7
+    eps = torch.randn(7, cinn.dim, generator=torch.Generator().manual_seed(3))
+    expected = _per_group(cinn, "inverse", 0.8 * eps, c)[0]
+    calls = []
+    inverse = StackedGroups.inverse
+    monkeypatch.setattr(StackedGroups, "inverse",
+                        lambda self, *a, **k: calls.append(k) or inverse(self, *a, **k))
+    got = cinn.sample(c, 0.8, n=rows, generator=torch.Generator().manual_seed(3))
+    assert calls == [{"logdet": False}]
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_stacked_copy_is_not_built_for_what_it_does_not_cover():

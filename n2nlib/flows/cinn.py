@@ -140,7 +140,12 @@ class DensityMixin:
             batch = n
         eps = torch.randn(batch, self.dim, generator=generator, dtype=p.dtype,
                           device="cpu" if generator is not None else p.device).to(p.device)
-        return self.inverse(eps * temperature, c)[0]
+        return self._inverse_only(eps * temperature, c)
+
+    def _inverse_only(self, v: Tensor, c: Tensor | None) -> Tensor:
+        r""":math:`\tau(v \mid c)` without its log-det, what sampling needs (a flow that can
+        skip the log-det's work overrides this)."""
+        return self.inverse(v, c)[0]
 
 
 class ConditionalINN(DensityMixin, nn.Module):

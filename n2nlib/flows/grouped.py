@@ -214,6 +214,12 @@ class GroupedCINN(DensityMixin, nn.Module):
             logdet = logdet + ld
         return torch.cat(out, dim=1), logdet
 
+    def _inverse_only(self, v: Tensor, c: Tensor | None) -> Tensor:
+        fast = self._fast(v, c, "v")
+        if fast is not None:
+            return fast.inverse(v, c, logdet=False)[0]
+        return self.inverse(v, c)[0]
+
     def extra_repr(self) -> str:
         return f"groups={self.groups}"
 

@@ -20,16 +20,21 @@ The groups differ in size, so every per-group quantity is zero-padded to the lar
 * a group of one dimension (no second coupling update) gets all-zero weights for that
   update, which is the identity;
 * the fixed permutations, composed with the split of the next coupling, become one gather
-  per block (padded slots read an appended zero column).
+  along the padded axis per block (a padded slot reads itself: zero);
+* the soft clamp's inner scale is folded into the s networks' last layer
+  (:math:`c \tanh(s/c)` costs one product less), and sampling skips the log-determinant
+  (``inverse(..., logdet=False)``).
 
-So :class:`StackedGroups` computes the same function as the grouped cINN, up to the order of
-floating-point sums. It is a frozen copy of the parameters (no gradients) made for inference:
-:meth:`GroupedCINN.forward <n2nlib.flows.GroupedCINN.forward>` and ``inverse`` use it when
-gradients are off, and rebuild it when a parameter changes.
+So :class:`StackedGroups` computes the same function as the grouped cINN, up to floating-point
+rounding (the order of sums, the folded scale). It is a frozen copy of the parameters (no
+gradients) made for inference: :meth:`GroupedCINN.forward <n2nlib.flows.GroupedCINN.forward>`
+and ``inverse`` use it when gradients are off, and rebuild it when a parameter changes.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -98,6 +103,27 @@ def _stack(nets: list[Layers | None], segments: list[list[int]], pads: list[int]
     return stacked
 
 
+def _clamp_parts(clamp: float, kind: str) -> tuple[float, Callable[[Tensor], Tensor], float]:
+    """``(post, f, pre)`` with :func:`~n2nlib.flows.coupling.soft_clamp` ``(s) = post ·
+    f(pre · s)``."""
+    if kind == "tanh":
+        return clamp, torch.tanh, 1.0 / clamp
+    if kind == "atan":
+        return 2.0 * clamp / math.pi, torch.atan, math.pi / (2.0 * clamp)
+    soft_clamp(torch.zeros(()), clamp, kind)  # raises for an unknown kind
+    return 1.0, lambda s: s, 1.0
+
+
+def _prescale(net: list[tuple[Tensor, Tensor]] | None, pre: float
+              ) -> list[tuple[Tensor, Tensor]] | None:
+    """Multiply the s networks' outputs (even indices of the stack) by ``pre``, in place."""
+    if net is not None and pre != 1.0:
+        weight, bias = net[-1]
+        weight[0::2] *= pre
+        bias[0::2] *= pre
+    return net
+
+
 class StackedGroups:
     r"""A frozen, batched copy of a :class:`~n2nlib.flows.GroupedCINN` (see the module doc).
 
@@ -151,7 +177,8 @@ class StackedGroups:
         like = next(cinn.parameters())
         self.groups = list(cinn.groups)
         self.slope = slopes.pop() if slopes else 0.01
-        self.clamp, self.clamp_kind = first.clamp, first.clamp_activation
+        # soft_clamp(s) = post * f(pre * s): pre is folded into the s networks' last layer
+        self.post, self.bound, pre = _clamp_parts(first.clamp, first.clamp_activation)
         G = len(self.groups)
         a = [d // 2 for d in self.groups]
         b = [d - h for d, h in zip(self.groups, a, strict=True)]
@@ -187,6 +214,7 @@ class StackedGroups:
         hidden = max(w.shape[0] for part in parts for block in part.blocks
                      for w, _ in _coupling_nets(block.coupling, 1)[0][:-1])
         self.blocks = []
+        self.norm_logdet = like.new_zeros(())  # the ActNorms' log-det, the same for every row
         for k in range(parts[0].n_blocks):
             loc, log_scale = like.new_zeros(G, 1, P), like.new_zeros(G, 1, P)
             nets1: list[Layers | None] = []
@@ -201,12 +229,15 @@ class StackedGroups:
                     into.extend([None, None] if pair is None else list(pair))
             seg1 = [[a[g], widths[g]] for g in range(G) for _ in range(2)]
             seg2 = [[b[g], widths[g]] for g in range(G) for _ in range(2)]
+            scale = log_scale.exp()
             self.blocks.append({
-                "loc": loc, "scale": log_scale.exp(), "inv_scale": (-log_scale).exp(),
-                "logdet": log_scale.sum(),
-                "net1": _stack(nets1, seg1, [self.A, self.E], hidden, self.B, like),
-                "net2": _stack(nets2, seg2, [self.B, self.E], hidden, self.A, like),
+                "loc": loc, "scale": scale, "shift": -loc * scale, "inv_scale": (-log_scale).exp(),
+                "net1": _prescale(_stack(nets1, seg1, [self.A, self.E], hidden, self.B, like),
+                                  pre),
+                "net2": _prescale(_stack(nets2, seg2, [self.B, self.E], hidden, self.A, like),
+                                  pre),
             })
+            self.norm_logdet = self.norm_logdet + log_scale.sum()
 
         # gathers: padded slot pos(g, i) of coordinate i of group g; the zero column is last
         def pos(g: int, i: int) -> int:
@@ -218,6 +249,14 @@ class StackedGroups:
                 idx[dst] = src
             return idx.to(like.device)
 
+        def within(perm: list[list[int]]) -> Tensor:
+            """A block's permutation as a gather along the padded axis, ``(G, 1, P)``: slot
+            ``pos(g, i)`` reads ``pos(g, perm[g][i])``; a padded slot reads itself (zero)."""
+            idx = torch.arange(P).repeat(G, 1)
+            for g, i in coords:
+                idx[g, pos(g, i) - g * P] = pos(g, perm[g][i]) - g * P
+            return idx.unsqueeze(1).to(like.device)
+
         perms = [[part.blocks[k].permutation.perm.tolist() for part in parts]
                  for k in range(parts[0].n_blocks)]
         invs = [[part.blocks[k].permutation.inv_perm.tolist() for part in parts]
@@ -227,13 +266,11 @@ class StackedGroups:
         self.enter = index(G * P, n, [(pos(g, i), offsets[g] + i) for g, i in coords])
         self.exit = index(n, G * P, [(offsets[g] + i, pos(g, perms[last][g][i]))
                                       for g, i in coords])
-        self.step = [index(G * P, G * P, [(pos(g, i), pos(g, perms[k][g][i]))
-                                          for g, i in coords]) for k in range(last)]
+        self.step = [within(perms[k]) for k in range(last)]
         self.enter_inv = index(G * P, n, [(pos(g, j), offsets[g] + invs[last][g][j])
                                           for g, j in coords])
         self.exit_inv = index(n, G * P, [(offsets[g] + i, pos(g, i)) for g, i in coords])
-        self.step_inv = [index(G * P, G * P, [(pos(g, j), pos(g, invs[k][g][j]))
-                                              for g, j in coords]) for k in range(last)]
+        self.step_inv = [within(invs[k]) for k in range(last)]
         return self
 
     # -- pieces -------------------------------------------------------------------------------
@@ -245,8 +282,13 @@ class StackedGroups:
     def _to_state(self, flat: Tensor) -> Tensor:
         return flat.view(flat.shape[0], len(self.groups), -1).transpose(0, 1)
 
-    def _to_flat(self, state: Tensor) -> Tensor:
-        return state.transpose(0, 1).reshape(state.shape[1], -1)
+    def _exit(self, state: Tensor, idx: Tensor) -> Tensor:
+        """The state (G, rows, P) back to (rows, n): ``idx`` names no padded slot."""
+        return state.transpose(0, 1).reshape(state.shape[1], -1).index_select(1, idx)
+
+    def _permute(self, state: Tensor, idx: Tensor) -> Tensor:
+        """A block's permutation inside every group: ``idx`` (G, 1, P) from :meth:`build`."""
+        return torch.gather(state, 2, idx.expand(-1, state.shape[1], -1))
 
     def _h(self, c: Tensor | None) -> Tensor | None:
         if c is None:
@@ -264,7 +306,8 @@ class StackedGroups:
         return h
 
     def _scale_shift(self, net: list[tuple[Tensor, Tensor]], part: Tensor,
-                     h: Tensor | None) -> tuple[Tensor, Tensor]:
+                     h: Tensor | None, sign: float) -> tuple[Tensor, Tensor]:
+        """``(sign · s, t)`` of the stacked networks ``net`` on ``[part, h]``, ``s`` clamped."""
         inp = part if h is None else torch.cat([part, h], dim=2)
         G, rows, width = inp.shape
         a = inp.unsqueeze(1).expand(G, 2, rows, width).reshape(2 * G, rows, width)
@@ -273,7 +316,7 @@ class StackedGroups:
             if i < len(net) - 1:
                 a = F.leaky_relu(a, self.slope)
         st = a.view(G, 2, rows, -1)
-        return soft_clamp(st[:, 0], self.clamp, self.clamp_kind), st[:, 1]
+        return self.bound(st[:, 0]) * (sign * self.post), st[:, 1]
 
     # -- the flow -----------------------------------------------------------------------------
 
@@ -281,41 +324,52 @@ class StackedGroups:
         r"""τ⁻¹ of every group: ``(v, logdet)``, as :meth:`GroupedCINN.forward`."""
         h = self._h(c)
         state = self._to_state(self._gather(x, self.enter))
-        logdet = x.new_zeros(x.shape[0])
+        s_b = s_a = None  # the log-scales of the two updates, summed over the blocks
         for k, block in enumerate(self.blocks):
-            state = (state - block["loc"]) * block["scale"]
+            state = torch.addcmul(block["shift"], state, block["scale"])
             x_a, x_b = state[..., : self.A], state[..., self.A:]
-            s1, t1 = self._scale_shift(block["net1"], x_a, h)
-            y_b = x_b * s1.exp() + t1
-            logdet = logdet + block["logdet"] + s1.sum(dim=(0, 2))
+            s1, t1 = self._scale_shift(block["net1"], x_a, h, 1.0)
+            y_b = torch.addcmul(t1, x_b, s1.exp())
+            s_b = s1 if s_b is None else s_b + s1
             y_a = x_a
             if block["net2"] is not None:
-                s2, t2 = self._scale_shift(block["net2"], y_b, h)
-                y_a = x_a * s2.exp() + t2
-                logdet = logdet + s2.sum(dim=(0, 2))
-            flat = self._to_flat(torch.cat([y_a, y_b], dim=2))
+                s2, t2 = self._scale_shift(block["net2"], y_b, h, 1.0)
+                y_a = torch.addcmul(t2, x_a, s2.exp())
+                s_a = s2 if s_a is None else s_a + s2
+            state = torch.cat([y_a, y_b], dim=2)
             if k < len(self.step):
-                state = self._to_state(self._gather(flat, self.step[k]))
-        return self._gather(flat, self.exit), logdet
+                state = self._permute(state, self.step[k])
+        return self._exit(state, self.exit), self._logdet(s_a, s_b, 1.0)
 
-    def inverse(self, v: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        r"""τ of every group: ``(x, logdet_inv)``, as :meth:`GroupedCINN.inverse`."""
+    def inverse(self, v: Tensor, c: Tensor | None = None, logdet: bool = True
+                ) -> tuple[Tensor, Tensor | None]:
+        r"""τ of every group: ``(x, logdet_inv)``, as :meth:`GroupedCINN.inverse`; with
+        ``logdet=False`` the log-det is not computed (``None``), as for sampling."""
         h = self._h(c)
         state = self._to_state(self._gather(v, self.enter_inv))
-        logdet = v.new_zeros(v.shape[0])
+        s_b = s_a = None  # minus the log-scales, summed over the blocks
         for k in reversed(range(len(self.blocks))):
             block = self.blocks[k]
             y_a, y_b = state[..., : self.A], state[..., self.A:]
             x_a = y_a
             if block["net2"] is not None:
-                s2, t2 = self._scale_shift(block["net2"], y_b, h)
-                x_a = (y_a - t2) * (-s2).exp()
-                logdet = logdet - s2.sum(dim=(0, 2))
-            s1, t1 = self._scale_shift(block["net1"], x_a, h)
-            x_b = (y_b - t1) * (-s1).exp()
-            state = torch.cat([x_a, x_b], dim=2) * block["inv_scale"] + block["loc"]
-            logdet = logdet - block["logdet"] - s1.sum(dim=(0, 2))
-            flat = self._to_flat(state)
+                s2, t2 = self._scale_shift(block["net2"], y_b, h, -1.0)
+                x_a = (y_a - t2) * s2.exp()
+                if logdet:
+                    s_a = s2 if s_a is None else s_a + s2
+            s1, t1 = self._scale_shift(block["net1"], x_a, h, -1.0)
+            x_b = (y_b - t1) * s1.exp()
+            if logdet:
+                s_b = s1 if s_b is None else s_b + s1
+            state = torch.addcmul(block["loc"], torch.cat([x_a, x_b], dim=2),
+                                  block["inv_scale"])
             if k > 0:
-                state = self._to_state(self._gather(flat, self.step_inv[k - 1]))
-        return self._gather(flat, self.exit_inv), logdet
+                state = self._permute(state, self.step_inv[k - 1])
+        x = self._exit(state, self.exit_inv)
+        return x, (self._logdet(s_a, s_b, -1.0) if logdet else None)
+
+    def _logdet(self, s_a: Tensor | None, s_b: Tensor, sign: float) -> Tensor:
+        """The log-det per row: the summed (signed) log-scales of the two updates, plus
+        ``sign`` times the ActNorms' log-det."""
+        logdet = s_b.sum(dim=(0, 2)) + sign * self.norm_logdet
+        return logdet if s_a is None else logdet + s_a.sum(dim=(0, 2))

@@ -117,6 +117,10 @@ class Encoder(nn.Module):
 class ConditionalBatchNorm2d(nn.Module):
     """BigGAN's conditional batch norm: ``BN(x) · (1 + W_g c) + W_b c``.
 
+    In eval mode BN is the affine map ``(x - μ) / sqrt(σ² + ε)`` of the running statistics, so
+    the whole layer is one per-sample, per-channel ``x · a + b``: a single pass over the maps
+    instead of three (normalise, scale, shift).
+
     >>> cbn = ConditionalBatchNorm2d(4, cond_dim=3)
     >>> cbn(torch.randn(2, 4, 5, 5), torch.randn(2, 3)).shape
     torch.Size([2, 4, 5, 5])
@@ -132,8 +136,13 @@ class ConditionalBatchNorm2d(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        gain = 1.0 + self.gain(cond)[:, :, None, None]
-        return self.bn(x) * gain + self.bias(cond)[:, :, None, None]
+        gain, bias = 1.0 + self.gain(cond), self.bias(cond)
+        bn = self.bn
+        if self.training or bn.running_var is None:  # batch statistics
+            return bn(x) * gain[:, :, None, None] + bias[:, :, None, None]
+        scale = gain * torch.rsqrt(bn.running_var + bn.eps)
+        shift = bias - bn.running_mean * scale
+        return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
 
 
 class UpBlock(nn.Module):
@@ -178,11 +187,15 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        theta = self.theta(x).flatten(2)  # (B, c/8, HW)
-        phi = F.max_pool2d(self.phi(x), 2).flatten(2)  # (B, c/8, HW/4)
-        g = F.max_pool2d(self.g(x), 2).flatten(2)  # (B, c/2, HW/4)
-        attn = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # (B, HW, HW/4)
-        o = (g @ attn.transpose(1, 2)).view(b, -1, h, w)
+        inner = self.theta.out_channels
+        # the three 1×1 projections as one convolution, φ and g pooled together; positions ×
+        # channels, which is how channels-last maps lie in memory
+        proj = F.conv2d(x, torch.cat([self.theta.weight, self.phi.weight, self.g.weight]))
+        theta = proj.permute(0, 2, 3, 1)[..., :inner].reshape(b, h * w, inner)  # (B, HW, c/8)
+        pooled = F.max_pool2d(proj[:, inner:], 2).permute(0, 2, 3, 1).reshape(b, h * w // 4, -1)
+        phi, g = pooled[..., :inner], pooled[..., inner:]  # (B, HW/4, c/8), (B, HW/4, c/2)
+        attn = torch.softmax(theta @ phi.transpose(1, 2), dim=-1)  # (B, HW, HW/4)
+        o = (attn @ g).view(b, h, w, -1).permute(0, 3, 1, 2)  # (B, c/2, H, W)
         return x + self.scale * self.out(o)
 
 

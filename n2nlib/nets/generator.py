@@ -324,6 +324,10 @@ class ShapesGenerator(nn.Module):
             self.plain_background = nn.Linear(free, 1 + 3 + 2)  # level, tint, gradient
             blotches = torch.randn(3 * 4 * 4, free, generator=torch.Generator().manual_seed(1))
             self.register_buffer("plain_blotches", blotches / math.sqrt(free))
+            # the blotches' full-size maps per free dimension, derived (not saved): refreshed
+            # when a state dict brings other plain_blotches
+            self.register_buffer("blotch_maps", self._blotch_maps(), persistent=False)
+            self.register_load_state_dict_post_hook(ShapesGenerator._refresh_blotch_maps)
         self.known_dims = known_dims
         self.encoder = Encoder(size, 3, z_dim - known_dims, encoder_width, max_width)
         self.log_gamma = nn.Parameter(torch.zeros(()))
@@ -433,9 +437,21 @@ class ShapesGenerator(nn.Module):
         t = t - 0.5
         gradient = (slope[:, 0, None, None] * t[None, None, :]
                     + slope[:, 1, None, None] * t[None, :, None])
-        coarse = 0.03 * (free @ self.plain_blotches.T).view(-1, 3, 4, 4)
-        blotches = F.interpolate(coarse, size=self.size, mode="bicubic", align_corners=False)
+        blotches = (free @ self.blotch_maps).view(-1, 3, self.size, self.size)
         return (level + tint)[:, :, None, None] + gradient[:, None] + blotches
+
+    @torch.no_grad()
+    def _blotch_maps(self) -> Tensor:
+        """``(free, 3·S·S)``: each free dimension's ``3×4×4`` blotch pattern ``0.03 · R``,
+        upsampled bicubically. Upsampling is linear, so ``z̃_free @ maps`` is the upsampled
+        ``0.03 · R z̃_free`` (one small product instead of an interpolation per call)."""
+        coarse = 0.03 * self.plain_blotches.T.reshape(-1, 3, 4, 4)
+        return F.interpolate(coarse, size=self.size, mode="bicubic",
+                             align_corners=False).flatten(1)
+
+    @staticmethod
+    def _refresh_blotch_maps(module: ShapesGenerator, _: Any) -> None:
+        module.blotch_maps = module._blotch_maps()
 
     def decode(self, z: Tensor) -> Tensor:
         """Images ``(B, 3, size, size)`` in [0, 1] from ``[z̃, h]`` ``(B, dim)``."""
