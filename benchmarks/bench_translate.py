@@ -9,6 +9,13 @@ n_samples=16)`` → ``(16, 3, 32, 32)`` images. Reports p50 and p95 over the pro
 same run, where the time goes (Sentence-BERT encoding, cINN sampling, decoding) and the
 per-prompt cost when all prompts are encoded in one batch (SBERT batched) and translated
 together — the ratio single/batched says what batching buys on this machine.
+
+It also counts the page faults per prompt. A fresh process's glibc ``malloc`` may hand the
+decoder's maps of 1–2 MiB back to the system after each prompt (its trim threshold is twice
+its mmap threshold, which has not risen far yet) and fault them in again on the next: about a
+thousand faults per prompt. ``--malloc steady`` fixes the thresholds at glibc's own ceiling
+first (``settings.return_freed_memory(32 MiB, 64 MiB)``), as a long-running process would
+have them; the default leaves glibc as it is.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -42,6 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--malloc", choices=("glibc", "steady"), default="glibc",
+                        help="glibc: as the process starts; steady: thresholds fixed at "
+                             "glibc's ceiling first (see the module doc)")
     parser.add_argument("--root", default=None,
                         help="zoo folder (default: the shipped zoo; e.g. one written by "
                              "'python -m n2nlib.zoo train all --fast --out DIR')")
@@ -52,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     from n2nlib import settings, zoo
     from n2nlib.course.text2image import make_prompts
 
+    if args.malloc == "steady" and not settings.return_freed_memory(32 << 20, 64 << 20):
+        print("--malloc steady: no glibc here, nothing changed")
     settings.seed_everything(0)
     model, load_s = _timed(zoo.load, "sbert-to-shapes", device="cpu", root=args.root)
     prompts = make_prompts(args.prompts + args.warmup, seed=7).texts
@@ -61,11 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
         for text in warm:
             model.translate([text], n_samples=args.samples, generator=gen)
         single, parts = [], {"sbert": [], "cinn": [], "decode": []}
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for text in timed:
             images, seconds = _timed(model.translate, [text], n_samples=args.samples,
                                      generator=gen)
             assert images.shape == (args.samples, 3, 32, 32)
             single.append(seconds)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / len(timed)
         # where the time goes, one prompt at a time, the same stages translate runs
         for text in timed[: min(len(timed), 30)]:
             cond, t_enc = _timed(model.encode_source, [text])
@@ -83,6 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "prompts": len(timed), "samples": args.samples, "threads": torch.get_num_threads(),
         "load_s": load_s, "p50_s": p50, "p95_s": p95, "mean_s": statistics.fmean(single),
+        "malloc": args.malloc, "page_faults_per_prompt": faults,
         "stage_median_s": {k: statistics.median(v) for k, v in parts.items()},
         "batched_per_prompt_s": per_prompt_batched,
         "single_over_batched": p50 / per_prompt_batched,
@@ -91,14 +107,15 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"text → {args.samples} images with zoo.load('sbert-to-shapes'), "
           f"{len(timed)} held-out prompts one at a time, warm, {result['threads']} threads "
-          f"(model loaded in {load_s:.2f} s)")
+          f"(model loaded in {load_s:.2f} s), malloc: {args.malloc}")
     print("| measure | seconds |\n|---|---|")
     print(f"| p50 per prompt | {p50:.4f} |\n| p95 per prompt | {p95:.4f} |")
     for k, v in result["stage_median_s"].items():
         print(f"| median stage: {k} | {v:.4f} |")
     print(f"| per prompt, all {len(timed)} prompts in one batch | {per_prompt_batched:.4f} |")
     print(f"\nsingle-prompt p50 / batched per-prompt = {result['single_over_batched']:.1f}× "
-          f"(same run); 1-minute load average at the end {result['load_average']:.1f}")
+          f"(same run); {faults:.0f} page faults per prompt; 1-minute load average at the "
+          f"end {result['load_average']:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

@@ -118,6 +118,12 @@ def return_freed_memory(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 
     conv-embedder training 1.3–1.7× slower, 4 MiB (the default) costs nothing measurable there
     (``benchmarks/RESULTS.md``).
 
+    The other way round, for low latency: ``return_freed_memory(32 << 20, 64 << 20)`` fixes
+    the thresholds at glibc's ceiling, so freed maps of a few MiB stay for the next call. A fresh
+    process translating one prompt to 16 images otherwise gives the decoder's maps back and
+    faults them in again every time, about a thousand page faults per prompt
+    (``benchmarks/bench_translate.py --malloc steady``).
+
     Arguments:
         mmap_threshold: blocks of at least this many bytes get their own mapping.
         trim_threshold: free bytes at the top of the heap above which it is given back.

@@ -71,6 +71,12 @@ def test_bf16_refusal_latency_and_notebooks(run_all, tmp_path):
     latency = tmp_path / "latency.json"
     latency.write_text(json.dumps({"p50_s": 0.0415}))
     assert run_all.check_latency(latency).startswith("- MISSED: 5 text → 16 images: p50 41.5 ms")
+    latency.write_text(json.dumps({"p50_s": 0.024, "page_faults_per_prompt": 1100.0}))
+    steady = tmp_path / "steady.json"
+    steady.write_text(json.dumps({"p50_s": 0.021, "page_faults_per_prompt": 30.0}))
+    line = run_all.check_latency(latency, steady)
+    assert line.startswith("- MET: 5 text → 16 images: p50 24.0 ms, 0.96×")
+    assert line.endswith("(--malloc steady) 21.0 ms, 30 page faults per prompt against 1100")
     # wall clock decides (what a reader waits); CPU time, up to twice it on two threads, not
     runs = {"a.ipynb": {"fast": {"wall_s": 30, "cpu_s": 61, "peak_rss_mib": 500},
                         "full": {"wall_s": 200, "cpu_s": 390, "peak_rss_mib": 1900}},
