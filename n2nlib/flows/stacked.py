@@ -111,7 +111,11 @@ def _clamp_parts(clamp: float, kind: str) -> tuple[float, Callable[[Tensor], Ten
     if kind == "atan":
         return 2.0 * clamp / math.pi, torch.atan, math.pi / (2.0 * clamp)
     soft_clamp(torch.zeros(()), clamp, kind)  # raises for an unknown kind
-    return 1.0, lambda s: s, 1.0
+    return 1.0, _unbounded, 1.0
+
+
+def _unbounded(s: Tensor) -> Tensor:
+    return s
 
 
 def _prescale(net: list[tuple[Tensor, Tensor]] | None, pre: float
