@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -61,6 +63,8 @@ def test_stacked_equals_the_groups_both_ways(name):
         x_only, no_logdet = fast.inverse(v, c, logdet=False)  # what sampling runs
         assert no_logdet is None
         torch.testing.assert_close(x_only, x_back, rtol=0, atol=0)
+        copy = pickle.loads(pickle.dumps(fast))  # torch.save of a model that holds it
+        torch.testing.assert_close(copy.forward(x, c)[0], v, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name", ["mlp", "separate", "unconditional", "all-ones"])
