@@ -20,6 +20,8 @@ CONFIGS = {
     "identity": dict(groups=[2, 3], cond_dim=4, n_blocks=2, hidden_dim=8, embedder="identity"),
     "atan": dict(groups=[1, 2], cond_dim=2, n_blocks=2, hidden_dim=8, clamp=1.5,
                  clamp_activation="atan"),
+    "no-clamp": dict(groups=[2, 3], cond_dim=3, n_blocks=2, hidden_dim=8,
+                     clamp_activation="none"),
     "unconditional": dict(groups=[1, 3, 2], cond_dim=0, n_blocks=2, hidden_dim=8),
     "all-ones": dict(groups=[1, 1], cond_dim=2, n_blocks=2, hidden_dim=8),  # no second update
     "cond-norm": dict(groups=[2, 1, 3], cond_dim=5, n_blocks=2, hidden_dim=8, cond_norm=True),
