@@ -79,7 +79,8 @@ def test_clipping_is_exactly_clip_grad_norm():
         assert torch.equal(a, p.grad)
 
 
-def test_guard_names_the_parameter_with_a_nan_gradient():
+@pytest.mark.parametrize("clip_grad", [10.0, None])  # the norm, or only its finiteness
+def test_guard_names_the_parameter_with_a_nan_gradient(clip_grad):
     x, c = _data()
     model = _model()
     target = model.blocks[1].coupling.st2  # the fused s and t networks of the second update
@@ -97,6 +98,23 @@ def test_guard_names_the_parameter_with_a_nan_gradient():
         before = [t.clone() for t in model.state_dict().values()]
 
     with pytest.raises(TrainingDiverged, match=r"non-finite gradients at step 2.*st2"):
-        fit(model, (x, c), steps=5, batch_size=64, progress=False, callback=remember)
+        fit(model, (x, c), steps=5, batch_size=64, progress=False, callback=remember,
+            clip_grad=clip_grad)
     for a, b in zip(before, model.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # the bad step was not applied
+
+
+def test_the_guards_cheaper_reduction_is_finite_exactly_when_the_norm_is():
+    from n2nlib.step import _total_norm
+
+    grads = [torch.randn(3, 4), torch.randn(5), torch.randn(2, 3).t()]  # one non-contiguous
+    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    torch.testing.assert_close(_total_norm(grads, exact=True), norm, rtol=0, atol=0)
+    torch.testing.assert_close(_total_norm(grads, exact=False), norm**2)  # sum of squares
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        poisoned = [g.clone() for g in grads]
+        poisoned[2][1, 0] = bad
+        assert not torch.isfinite(_total_norm(poisoned, exact=False))
+    poisoned = [g.clone() for g in grads]
+    poisoned[0][0, 0], poisoned[1][0] = float("inf"), float("-inf")  # squares cannot cancel
+    assert not torch.isfinite(_total_norm(poisoned, exact=False))
