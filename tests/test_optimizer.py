@@ -107,10 +107,12 @@ def test_guard_names_the_parameter_with_a_nan_gradient(clip_grad):
 def test_the_guards_cheaper_reduction_is_finite_exactly_when_the_norm_is():
     from n2nlib.step import _total_norm
 
-    grads = [torch.randn(3, 4), torch.randn(5), torch.randn(2, 3).t()]  # one non-contiguous
+    # one non-contiguous, one in another dtype
+    grads = [torch.randn(3, 4), torch.randn(5), torch.randn(2, 3).t(), torch.randn(4).float()]
     norm = torch.nn.utils.get_total_norm(grads, foreach=True)
     torch.testing.assert_close(_total_norm(grads, exact=True), norm, rtol=0, atol=0)
-    torch.testing.assert_close(_total_norm(grads, exact=False), norm**2)  # sum of squares
+    torch.testing.assert_close(_total_norm(grads, exact=False), norm.double()**2,
+                               rtol=1e-6, atol=0)  # the sum of squares
     for bad in (float("inf"), float("-inf"), float("nan")):
         poisoned = [g.clone() for g in grads]
         poisoned[2][1, 0] = bad
