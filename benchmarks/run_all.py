@@ -133,14 +133,15 @@ def check_bf16(output: str, rows_path: Path) -> str:
 def check_latency(path: Path, steady: Path | None = None) -> str:
     """Goal 5 from ``bench_translate.py --json``; ``steady``: the ``--malloc steady`` run's
     json, whose p50 is added to the line (the verdict is the first run's)."""
-    p50 = json.loads(path.read_text())["p50_s"]
+    run = json.loads(path.read_text())
+    p50 = run["p50_s"]
     line = (f"5 text → 16 images: p50 {1000 * p50:.1f} ms, {p50 / LATENCY_S:.2f}× the "
             f"{1000 * LATENCY_S:.0f} ms target (≤ 1 meets it)")
     if steady is not None and steady.exists():
         other = json.loads(steady.read_text())
         line += (f"; with malloc's thresholds fixed (--malloc steady) {1000 * other['p50_s']:.1f}"
                  f" ms, {other['page_faults_per_prompt']:.0f} page faults per prompt against "
-                 f"{json.loads(path.read_text()).get('page_faults_per_prompt', 0):.0f}")
+                 f"{run.get('page_faults_per_prompt', 0):.0f}")
     return _verdict(p50 <= LATENCY_S, line)
 
 
