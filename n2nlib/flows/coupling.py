@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
 import torch
 from torch import Tensor, nn
@@ -26,13 +26,28 @@ def soft_clamp(s: Tensor, clamp: float, kind: str = "tanh") -> Tensor:
       clamp, rescaled to slope 1 at zero; it approaches the bound more slowly than tanh)
     * ``"none"``: :math:`s` unchanged (unbounded; training can diverge)
     """
+    post, bound, pre = clamp_parts(clamp, kind)
+    return s if kind == "none" else post * bound(s * pre)
+
+
+def clamp_parts(clamp: float, kind: str) -> tuple[float, Callable[[Tensor], Tensor], float]:
+    """``(post, f, pre)`` with :func:`soft_clamp` ``(s) = post · f(pre · s)``, so that ``pre``
+    can be folded into the layer that computes ``s`` (:mod:`n2nlib.flows.stacked` does).
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
     if kind == "tanh":
-        return clamp * torch.tanh(s / clamp)
+        return clamp, torch.tanh, 1.0 / clamp
     if kind == "atan":
-        return (2.0 * clamp / math.pi) * torch.atan(s * (math.pi / (2.0 * clamp)))
+        return 2.0 * clamp / math.pi, torch.atan, math.pi / (2.0 * clamp)
     if kind == "none":
-        return s
+        return 1.0, _unbounded, 1.0
     raise ValueError(f"clamp activation must be one of {_CLAMPS}, got {kind!r}")
+
+
+def _unbounded(s: Tensor) -> Tensor:
+    return s
 
 
 _SEPARATE = re.compile(r"^([st])([12])\.net\.(\d+)\.(weight|bias)$")

@@ -218,7 +218,7 @@ class GroupedCINN(DensityMixin, nn.Module):
         fast = self._fast(v, c, "v")
         if fast is not None:
             return fast.inverse(v, c, logdet=False)[0]
-        return self.inverse(v, c)[0]
+        return super()._inverse_only(v, c)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"

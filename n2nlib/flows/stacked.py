@@ -33,15 +33,13 @@ and ``inverse`` use it when gradients are off, and rebuild it when a parameter c
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from n2nlib.flows.coupling import AffineCoupling, soft_clamp
+from n2nlib.flows.coupling import AffineCoupling, clamp_parts
 from n2nlib.flows.embedders import IdentityEmbedder, MLPEmbedder
 from n2nlib.flows.subnets import PairedMLP
 
@@ -101,21 +99,6 @@ def _stack(nets: list[Layers | None], segments: list[list[int]], pads: list[int]
                 W[k, : w.shape[1], : w.shape[0]] = w.t()
             B[k, 0, : b.shape[0]] = b
     return stacked
-
-
-def _clamp_parts(clamp: float, kind: str) -> tuple[float, Callable[[Tensor], Tensor], float]:
-    """``(post, f, pre)`` with :func:`~n2nlib.flows.coupling.soft_clamp` ``(s) = post ·
-    f(pre · s)``."""
-    if kind == "tanh":
-        return clamp, torch.tanh, 1.0 / clamp
-    if kind == "atan":
-        return 2.0 * clamp / math.pi, torch.atan, math.pi / (2.0 * clamp)
-    soft_clamp(torch.zeros(()), clamp, kind)  # raises for an unknown kind
-    return 1.0, _unbounded, 1.0
-
-
-def _unbounded(s: Tensor) -> Tensor:
-    return s
 
 
 def _prescale(net: list[tuple[Tensor, Tensor]] | None, pre: float
@@ -182,7 +165,7 @@ class StackedGroups:
         self.groups = list(cinn.groups)
         self.slope = slopes.pop() if slopes else 0.01
         # soft_clamp(s) = post * f(pre * s): pre is folded into the s networks' last layer
-        self.post, self.bound, pre = _clamp_parts(first.clamp, first.clamp_activation)
+        self.post, self.bound, pre = clamp_parts(first.clamp, first.clamp_activation)
         G = len(self.groups)
         a = [d // 2 for d in self.groups]
         b = [d - h for d, h in zip(self.groups, a, strict=True)]
