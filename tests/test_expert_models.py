@@ -117,6 +117,88 @@ def test_decoder_layers_compute_their_formulas_on_both_layouts():
             assert (out - xl).abs().max() > 0.1  # the block did something
 
 
+def _trunk_by_the_layers(decoder, x, cond):
+    """The trunk with every conditional batch norm computed by its own textbook formula."""
+    import torch.nn.functional as F
+
+    def cbn(norm, h):
+        bn = norm.bn
+        normed = (h - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None]
+                                                         + bn.eps).sqrt()
+        return (normed * (1 + norm.gain(cond))[:, :, None, None]
+                + norm.bias(cond)[:, :, None, None])
+
+    def up(h):
+        return F.interpolate(h, scale_factor=2.0, mode="nearest")
+
+    for i, block in enumerate(decoder.blocks):
+        h = block.conv1(up(torch.relu(cbn(block.bn1, x))))
+        x = block.conv2(torch.relu(cbn(block.bn2, h))) + up(block.skip(x))
+        if i == decoder.attention_after:
+            x = decoder.attention(x)
+    return decoder.out_conv(torch.relu(decoder.out_bn(x)))
+
+
+def test_trunk_folds_its_conditional_norms_and_follows_their_changes():
+    """In eval mode ``run_up_trunk`` computes every conditional batch norm's ``x·a + b`` from
+    one product with stacked weights it keeps; the result equals the layers' formulas, and
+    stays equal when a weight or running statistic changes in place, on load, or with the
+    dtype; gradients reach the layers' parameters (float64)."""
+    from n2nlib.nets.autoencoder import Decoder
+    from n2nlib.nets.trunk import run_up_trunk
+
+    torch.manual_seed(0)
+    decoder = Decoder(size=16, channels=3, dim=4, width=4, max_width=8).double().eval()
+    norms = [n for block in decoder.blocks for n in (block.bn1, block.bn2)]
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # away from the zero gains of init
+        for norm in norms:
+            norm.bn.running_mean.normal_()
+            norm.bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, decoder.c0, 4, 4, dtype=torch.float64)
+    cond = torch.randn(3, 4 + 64, dtype=torch.float64)
+
+    def check(model, tol=1e-10):  # relative to the largest output
+        with torch.no_grad():
+            expected = _trunk_by_the_layers(model, x.to(cond), cond)
+            error = (run_up_trunk(model, x.to(cond), cond) - expected).abs().max()
+            assert error <= tol * expected.abs().max()
+
+    decoder.requires_grad_(False)
+    check(decoder)
+    kept = decoder.__dict__["_trunk_affines"][1][0]
+    check(decoder)
+    assert decoder.__dict__["_trunk_affines"][1][0] is kept  # not recomputed
+    with torch.no_grad():  # in place: the stacked weights must follow
+        norms[1].gain.weight.mul_(-2.0)
+        norms[2].bn.running_var.add_(1.0)
+    check(decoder)
+    other = Decoder(size=16, channels=3, dim=4, width=4, max_width=8).double().eval()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    decoder.load_state_dict(other.state_dict())
+    check(decoder)
+    with torch.inference_mode():  # kept from inside inference mode, used by autograd after
+        run_up_trunk(decoder, x, cond)
+    cond_grad = cond.clone().requires_grad_(True)
+    run_up_trunk(decoder, x, cond_grad).sum().backward()
+    expected = cond.clone().requires_grad_(True)
+    _trunk_by_the_layers(decoder, x, expected).sum().backward()
+    torch.testing.assert_close(cond_grad.grad, expected.grad, rtol=1e-9, atol=1e-10)
+    decoder.requires_grad_(True)  # trainable in eval mode: differentiable, not kept
+    run_up_trunk(decoder, x, cond).sum().backward()
+    folded = norms[3].gain.weight.grad.clone()
+    decoder.zero_grad()
+    _trunk_by_the_layers(decoder, x, cond).sum().backward()
+    torch.testing.assert_close(folded, norms[3].gain.weight.grad, rtol=1e-9, atol=1e-10)
+    assert folded.abs().max() > 0
+    decoder.float()
+    cond = cond.float()
+    check(decoder, tol=1e-5)
+
+
 @pytest.mark.parametrize("size", [4, 12, 33, "32"])
 def test_autoencoder_rejects_bad_sizes(size):
     with pytest.raises(ValueError, match="size"):

@@ -8,6 +8,8 @@
 - :mod:`n2nlib.nets.dequant`: the dequantisation VAE of Table S4.
 - :mod:`n2nlib.nets.edges`: parameter-free source experts (edges, luminance, label maps,
   attribute vectors).
+- :mod:`n2nlib.nets.trunk`: BigGAN's generator trunk (conditional batch norm, up-blocks, the
+  non-local block), which the autoencoder's decoder and the generator share.
 - :mod:`n2nlib.nets.blocks`: the convolutional blocks they share.
 
 Trained weights come from :mod:`n2nlib.zoo` (``zoo.load("shapes-ae")``); the wrappers of

@@ -9,10 +9,10 @@ enough at 8–32 pixels), then a fully connected layer to the mean ``μ`` and lo
 **Decoder Λ** (BigGAN-style): as in Table S2b, ``z`` goes through 3×(FC, LeakyReLU) and an
 FC + softmax layer to "pseudo-class" probabilities, which replace BigGAN's one-hot class vector
 and are embedded (a bias-free linear map) into ``h``. ``FC(z)`` gives a 4×4 feature map that
-residual up-blocks double to the output size; each block normalises with batch norm
-*conditioned* on ``[z, h]`` (its gain and bias are linear in them, BigGAN's conditional BN).
-A non-local (self-attention) block follows the 16×16 block, as Table S2b has one before the
-last block; the output is ``Conv → tanh``, mapped to [0, 1].
+residual up-blocks double to the output size (:mod:`n2nlib.nets.trunk`); each block
+normalises with batch norm *conditioned* on ``[z, h]`` (its gain and bias are linear in them,
+BigGAN's conditional BN). A non-local (self-attention) block follows the 16×16 block, as
+Table S2b has one before the last block; the output is ``Conv → tanh``, mapped to [0, 1].
 
 **Training** (Eq. 14): ``(1/γ)·|y − Λ(z)| + log γ`` per pixel with a learnable scalar output
 variance ``γ`` (:attr:`Autoencoder.log_gamma`; the pixel distance is L1 or L2 — the paper's
@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from n2nlib.experts.base import check_latent
 from n2nlib.nets.blocks import CHANNELS_LAST, ResBlock, check_images, model_device_dtype
+from n2nlib.nets.trunk import ConditionalBatchNorm2d, SelfAttention, UpBlock, run_up_trunk
 
 __all__ = [
     "Autoencoder",
@@ -112,105 +113,6 @@ class Encoder(nn.Module):
         h = self.stages(self.stem(images)).flatten(1)
         mean, logvar = self.head(h).chunk(2, dim=1)
         return mean, logvar.clamp(*_LOGVAR_RANGE)
-
-
-class ConditionalBatchNorm2d(nn.Module):
-    """BigGAN's conditional batch norm: ``BN(x) · (1 + W_g c) + W_b c``.
-
-    In eval mode BN is the affine map ``(x - μ) / sqrt(σ² + ε)`` of the running statistics, so
-    the whole layer is one per-sample, per-channel ``x · a + b``: a single pass over the maps
-    instead of three (normalise, scale, shift).
-
-    >>> cbn = ConditionalBatchNorm2d(4, cond_dim=3)
-    >>> cbn(torch.randn(2, 4, 5, 5), torch.randn(2, 3)).shape
-    torch.Size([2, 4, 5, 5])
-    """
-
-    def __init__(self, channels: int, cond_dim: int) -> None:
-        super().__init__()
-        self.bn = nn.BatchNorm2d(channels, affine=False)
-        self.gain = nn.Linear(cond_dim, channels)
-        self.bias = nn.Linear(cond_dim, channels)
-        for layer in (self.gain, self.bias):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        gain, bias = 1.0 + self.gain(cond), self.bias(cond)
-        bn = self.bn
-        if self.training or bn.running_var is None:  # batch statistics
-            return bn(x) * gain[:, :, None, None] + bias[:, :, None, None]
-        scale = gain * torch.rsqrt(bn.running_var + bn.eps)
-        shift = bias - bn.running_mean * scale
-        return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
-
-
-class UpBlock(nn.Module):
-    """BigGAN's residual up-block ``ResBlock(z, h) up``: CBN, ReLU, ×2, conv, CBN, ReLU, conv.
-
-    >>> block = UpBlock(8, 4, cond_dim=3)
-    >>> block(torch.randn(2, 8, 4, 4), torch.randn(2, 3)).shape
-    torch.Size([2, 4, 8, 8])
-    """
-
-    def __init__(self, c_in: int, c_out: int, cond_dim: int) -> None:
-        super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(c_in, cond_dim)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.bn2 = ConditionalBatchNorm2d(c_out, cond_dim)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.skip = nn.Conv2d(c_in, c_out, 1)
-
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        h = F.interpolate(torch.relu(self.bn1(x, cond)), scale_factor=2.0, mode="nearest")
-        h = self.conv2(torch.relu(self.bn2(self.conv1(h), cond)))
-        # a 1×1 convolution commutes with nearest upsampling: run it at the low resolution
-        # (a quarter of the work, and a smaller tensor to upsample)
-        return h + F.interpolate(self.skip(x), scale_factor=2.0, mode="nearest")
-
-
-class SelfAttention(nn.Module):
-    """BigGAN's non-local block: attention over positions, added with a learned scale (0 at init).
-
-    >>> SelfAttention(16)(torch.randn(2, 16, 8, 8)).shape
-    torch.Size([2, 16, 8, 8])
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        inner = max(channels // 8, 1)
-        self.theta = nn.Conv2d(channels, inner, 1, bias=False)
-        self.phi = nn.Conv2d(channels, inner, 1, bias=False)
-        self.g = nn.Conv2d(channels, max(channels // 2, 1), 1, bias=False)
-        self.out = nn.Conv2d(max(channels // 2, 1), channels, 1, bias=False)
-        self.scale = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
-        inner = self.theta.out_channels
-        # the three 1×1 projections as one convolution, φ and g pooled together; positions ×
-        # channels, which is how channels-last maps lie in memory
-        proj = F.conv2d(x, torch.cat([self.theta.weight, self.phi.weight, self.g.weight]))
-        theta = proj.permute(0, 2, 3, 1)[..., :inner].reshape(b, h * w, inner)  # (B, HW, c/8)
-        pooled = F.max_pool2d(proj[:, inner:], 2).permute(0, 2, 3, 1).reshape(b, h * w // 4, -1)
-        phi, g = pooled[..., :inner], pooled[..., inner:]  # (B, HW/4, c/8), (B, HW/4, c/2)
-        attn = torch.softmax(theta @ phi.transpose(1, 2), dim=-1)  # (B, HW, HW/4)
-        o = (attn @ g).view(b, h, w, -1).permute(0, 3, 1, 2)  # (B, c/2, H, W)
-        return x + self.scale * self.out(o)
-
-
-def run_up_trunk(decoder: nn.Module, x: Tensor, cond: Tensor) -> Tensor:
-    """BigGAN's generator trunk from the 4×4 map ``x``: the decoder's up-blocks conditioned on
-    ``cond`` (its non-local block after ``attention_after``), then BN, ReLU and ``out_conv``.
-    The maps run channels-last (:data:`~n2nlib.nets.blocks.CHANNELS_LAST`); the output is
-    contiguous. ``decoder`` has ``blocks``, ``attention_after`` (``-1``: none),
-    ``attention``, ``out_bn`` and ``out_conv``."""
-    x = x.contiguous(memory_format=CHANNELS_LAST)
-    for i, block in enumerate(decoder.blocks):
-        x = block(x, cond)
-        if i == decoder.attention_after:
-            x = decoder.attention(x)
-    return decoder.out_conv(torch.relu(decoder.out_bn(x))).contiguous()
 
 
 class Decoder(nn.Module):

@@ -56,14 +56,9 @@ from torch import Tensor, nn
 
 from n2nlib.experts.base import check_latent
 from n2nlib.experts.biggan import truncated_noise
-from n2nlib.nets.autoencoder import (
-    Encoder,
-    SelfAttention,
-    UpBlock,
-    run_up_trunk,
-    vae_loss,
-)
+from n2nlib.nets.autoencoder import Encoder, vae_loss
 from n2nlib.nets.blocks import check_images, model_device_dtype
+from n2nlib.nets.trunk import SelfAttention, UpBlock, run_up_trunk
 
 __all__ = [
     "ShapesGenerator",
