@@ -66,6 +66,37 @@ def test_sbert_single_pass_equals_sentence_transformers_encode(sbert):
     torch.testing.assert_close(z.norm(dim=1), torch.ones(2, dtype=z.dtype), atol=1e-6, rtol=0)
 
 
+def test_the_plain_bert_forward_equals_the_models_modules(sbert):
+    from n2nlib.experts.bert_forward import BertForward
+
+    assert sbert._forward is not None  # the bundled MiniLM is a BERT it covers
+    texts = [SIMILAR[0], UNRELATED[0], "red"]  # three lengths: padding masked in attention
+    features = sbert.model.preprocess(texts) if hasattr(sbert.model, "preprocess") else \
+        sbert.model.tokenize(texts)
+    with torch.no_grad():
+        modules = sbert.model(dict(features))["sentence_embedding"]
+        plain = sbert._forward(features["input_ids"], features["attention_mask"])
+    torch.testing.assert_close(torch.nn.functional.normalize(plain, dim=1), modules,
+                               atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(plain[0], plain[1])
+    # what it does not cover is left to the modules
+    assert BertForward.build(torch.nn.Sequential(torch.nn.Linear(2, 2))) is None
+    assert BertForward.build(torch.nn.Sequential(sbert.model[0])) is None  # no pooling
+
+
+def test_the_plain_bert_forward_is_refused_where_the_modules_compute_otherwise(sbert):
+    """A BERT whose layers compute something else than the plain forward (here one layer's
+    activation swapped for ReLU, as a changed ``transformers`` might) is left to its modules."""
+    import copy
+
+    from n2nlib.experts.bert_forward import BertForward
+
+    model = copy.deepcopy(sbert.model)
+    assert BertForward.build(model) is not None
+    model[0].auto_model.encoder.layer[2].intermediate.intermediate_act_fn = torch.nn.ReLU()
+    assert BertForward.build(model) is None
+
+
 def test_bert_mean_pooling_on_the_same_weights_matches_sbert_direction(sbert, bert):
     texts = SIMILAR + UNRELATED
     zb, zs = bert.encode(texts), sbert.encode(texts)

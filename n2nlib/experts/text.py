@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from n2nlib import settings
 from n2nlib.experts.base import freeze
+from n2nlib.experts.bert_forward import BertForward
 
 __all__ = ["SentenceBERT", "BERT", "DEFAULT_MODEL", "bundled_model_path", "check_texts"]
 
@@ -143,6 +144,9 @@ class SentenceBERT(nn.Module):
         self.batch_size = batch_size
         self.normalize = normalize
         self.name = f"SentenceBERT({self.model_name or DEFAULT_MODEL})"
+        # the same function without the modules' bookkeeping, where it covers the model
+        self._forward = BertForward.build(self.model)
+        self._normalized = len(self.model) == 3  # [Transformer, Pooling, Normalize]
         freeze(self)
 
     @torch.no_grad()
@@ -155,7 +159,13 @@ class SentenceBERT(nn.Module):
             prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # < 5.2
             features = {k: v.to(self.device_) if isinstance(v, Tensor) else v
                         for k, v in prepare(items).items()}
-            z = self.model(features)["sentence_embedding"]
+            types = features.get("token_type_ids")
+            if self._forward is not None and (types is None or not bool(types.any())):
+                z = self._forward(features["input_ids"], features["attention_mask"])
+                if self._normalized:
+                    z = torch.nn.functional.normalize(z, dim=1)
+            else:
+                z = self.model(features)["sentence_embedding"]
             if self.normalize:
                 z = torch.nn.functional.normalize(z, dim=1)
             return z.float().clone()
