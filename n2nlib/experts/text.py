@@ -160,7 +160,8 @@ class SentenceBERT(nn.Module):
             features = {k: v.to(self.device_) if isinstance(v, Tensor) else v
                         for k, v in prepare(items).items()}
             types = features.get("token_type_ids")
-            if self._forward is not None and (types is None or not bool(types.any())):
+            if (self._forward is not None and not self.model.training
+                    and (types is None or not bool(types.any()))):
                 z = self._forward(features["input_ids"], features["attention_mask"])
                 if self._normalized:
                     z = torch.nn.functional.normalize(z, dim=1)
