@@ -154,8 +154,10 @@ class SentenceBERT(nn.Module):
         """Embed a batch of sentences: ``(B, dim)`` float32 on the expert's device."""
         items = check_texts(texts)
         if len(items) <= self.batch_size:
-            # one forward pass through the model's modules: what model.encode computes for a
-            # single batch, without its sorting and bookkeeping (a few ms per call)
+            # one forward pass: what model.encode computes for a single batch, without its
+            # sorting and bookkeeping (a few ms per call); through BertForward where it covers
+            # the model (the same function without the modules' Python, 0.73x the time for one
+            # sentence), else through the model's modules
             prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # < 5.2
             features = {k: v.to(self.device_) if isinstance(v, Tensor) else v
                         for k, v in prepare(items).items()}
