@@ -84,8 +84,11 @@ class EagerStep:
                 f"are those after step {step - 1}. Lower the learning rate, use warm-up, or "
                 f"clip gradients (clip_grad)."
             )
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.world == 1:
+            _backward_releasing_grads(loss, self.params)
+        else:  # DistributedDataParallel's own hooks read the gradients as they arrive
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
         grads = [p.grad for p in self.params if p.grad is not None]
         # one reduction over all gradients: finite iff every gradient is (an overflow of
         # finite gradients falls through to the per-tensor check below)
@@ -110,6 +113,37 @@ class EagerStep:
         """The losses of ``steps`` (those since the last read)."""
         values, self._values = self._values, []
         return values
+
+
+def _backward_releasing_grads(loss: Tensor, params: list[nn.Parameter]) -> None:
+    """``zero_grad(set_to_none=True)`` then ``loss.backward()``, with each old gradient
+    released only when its replacement arrives.
+
+    The result is the same: every parameter's ``.grad`` is this backward pass's gradient, and
+    ``None`` where the pass gives it none. Released all at once before the pass, the paper
+    configuration's 765 MB of gradients can end up at the top of glibc's heap, which hands
+    them back to the system; the pass then faults them in again. Here that cost more than
+    10,000 page faults in 14–17 of 34 steps, and the slowest steps took 1.1 s against 0.6 s
+    (``benchmarks/RESULTS.md``, session 19). Released one at a time, each old gradient's
+    memory is there for the next new one: 2–4 such steps of 34, the slowest 0.67 s."""
+    arrived: set[int] = set()
+
+    def release(param: nn.Parameter) -> Callable[[Tensor], None]:
+        def hook(_: Tensor) -> None:  # runs before the gradient is stored
+            param.grad = None
+            arrived.add(id(param))
+        return hook
+
+    held = [p for p in params if p.grad is not None]
+    handles = [p.register_hook(release(p)) for p in held]
+    try:
+        loss.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    for p in held:
+        if id(p) not in arrived:
+            p.grad = None  # no gradient this pass: as zero_grad(set_to_none=True) leaves it
 
 
 def _total_norm(grads: list[Tensor], exact: bool) -> Tensor:

@@ -120,3 +120,38 @@ def test_the_guards_cheaper_reduction_is_finite_exactly_when_the_norm_is():
     poisoned = [g.clone() for g in grads]
     poisoned[0][0, 0], poisoned[1][0] = float("inf"), float("-inf")  # squares cannot cancel
     assert not torch.isfinite(_total_norm(poisoned, exact=False))
+
+
+def test_the_backward_that_releases_old_gradients_leaves_what_zero_grad_and_backward_leave():
+    """Three passes of a network one of whose layers is used only in some of them, with an
+    update between passes: each parameter's ``.grad`` equals, bit for bit, what
+    ``zero_grad(set_to_none=True)`` and ``backward()`` leave — this pass's gradient, or None
+    where this pass gives none, although the parameter had one before — and no hook is left."""
+    import copy
+
+    from n2nlib.step import _backward_releasing_grads
+
+    torch.manual_seed(0)
+    released = nn.ModuleDict({"a": nn.Linear(3, 4), "b": nn.Linear(4, 2), "c": nn.Linear(3, 2)})
+    plain = copy.deepcopy(released)
+    x = torch.randn(8, 3)
+
+    def loss(model, uses_c):
+        out = model["b"](torch.relu(model["a"](x)))
+        return (out + model["c"](x)).pow(2).mean() if uses_c else out.pow(2).mean()
+
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (released, plain)]
+    for uses_c in (True, False, True):
+        _backward_releasing_grads(loss(released, uses_c), list(released.parameters()))
+        opts[1].zero_grad(set_to_none=True)
+        loss(plain, uses_c).backward()
+        for p, q in zip(released.parameters(), plain.parameters(), strict=True):
+            assert (p.grad is None) == (q.grad is None)
+            if q.grad is not None:
+                assert torch.equal(p.grad, q.grad)
+        assert (released["c"].weight.grad is None) != uses_c  # dropped when unused
+        assert all(not p._backward_hooks for p in released.parameters())
+        for opt in opts:
+            opt.step()
+    for p, q in zip(released.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(p, q)
