@@ -135,15 +135,20 @@ def _backward_releasing_grads(loss: Tensor, params: list[nn.Parameter]) -> None:
         return hook
 
     held = [p for p in params if p.grad is not None]
-    handles = [p.register_hook(release(p)) for p in held]
+    handles = []
     try:
+        for p in held:
+            if p.requires_grad:
+                handles.append(p.register_hook(release(p)))
+            else:  # frozen since its last gradient: nothing will replace it
+                p.grad = None
         loss.backward()
     finally:
         for handle in handles:
             handle.remove()
-    for p in held:
-        if id(p) not in arrived:
-            p.grad = None  # no gradient this pass: as zero_grad(set_to_none=True) leaves it
+        for p in held:  # also when the pass failed, as zero_grad would have left them
+            if id(p) not in arrived:
+                p.grad = None  # no gradient this pass
 
 
 def _total_norm(grads: list[Tensor], exact: bool) -> Tensor:

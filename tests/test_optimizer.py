@@ -155,3 +155,19 @@ def test_the_backward_that_releases_old_gradients_leaves_what_zero_grad_and_back
             opt.step()
     for p, q in zip(released.parameters(), plain.parameters(), strict=True):
         assert torch.equal(p, q)
+    # a parameter frozen since its last gradient, then a pass that fails half-way: the old
+    # gradients are gone, the hooks too
+    released["a"].weight.requires_grad_(False)
+
+    def failing(grad):
+        raise RuntimeError("stop")
+
+    released["b"].bias.register_hook(failing)
+    old = {id(p): p.grad for p in released.parameters()}
+    assert all(g is not None for g in old.values())
+    with pytest.raises(RuntimeError, match="stop"):
+        _backward_releasing_grads(loss(released, True), list(released.parameters()))
+    assert released["a"].weight.grad is None
+    for p in released.parameters():  # this pass's gradient, or None: never the old one
+        assert p.grad is None or p.grad is not old[id(p)]
+        assert len(p._backward_hooks or {}) == (p is released["b"].bias)

@@ -70,7 +70,8 @@ class BertForward:
     def _agrees_with(self, bert: nn.Module) -> bool:
         """Whether this forward equals ``bert``'s modules, mean-pooled, on two short sequences
         (one padded): a guard against ``transformers`` versions whose layers differ."""
-        ids = torch.arange(1, 9).view(2, 4).to(bert.device)
+        vocab = int(getattr(bert.config, "vocab_size", 9))
+        ids = (torch.arange(1, 9) % vocab).view(2, 4).to(bert.device)
         mask = torch.ones_like(ids)
         mask[1, 3] = 0
         try:
@@ -79,7 +80,7 @@ class BertForward:
                 keep = mask.to(hidden.dtype).unsqueeze(-1)
                 expected = (hidden * keep).sum(1) / keep.sum(1)
                 return bool(torch.allclose(self(ids, mask), expected, rtol=1e-4, atol=1e-5))
-        except (AttributeError, RuntimeError, TypeError, ValueError):
+        except (AttributeError, IndexError, RuntimeError, TypeError, ValueError):
             return False
 
     def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

@@ -3,10 +3,10 @@ conditional batch norm, the residual up-block, the non-local block, and :func:`r
 which runs them from a 4×4 map to the output.
 
 In eval mode a conditional batch norm is an affine map of its condition ``c`` per sample and
-channel, ``x · a(c) + b(c)``, and ``a`` and ``b`` are themselves linear in ``c``
-(:meth:`ConditionalBatchNorm2d.eval_affine`). So :func:`run_up_trunk` computes the ``a`` and
-``b`` of every block in one product, with the layers' weights folded and stacked once and kept
-until a parameter or running statistic changes.
+channel, ``x · a(c) + b(c)`` (:class:`ConditionalBatchNorm2d`). :func:`eval_affines` computes
+the ``a`` and ``b`` of several such layers together: one product for all their gains and
+biases, and a few operations on their stacked running statistics, instead of some eight small
+operations per layer. It reads the weights and statistics on every call: nothing is kept.
 
 >>> block = UpBlock(8, 4, cond_dim=3).eval()
 >>> block(torch.randn(2, 8, 4, 4), torch.randn(2, 3)).shape
@@ -21,7 +21,10 @@ from torch import Tensor, nn
 
 from n2nlib.nets.blocks import CHANNELS_LAST
 
-__all__ = ["ConditionalBatchNorm2d", "UpBlock", "SelfAttention", "run_up_trunk"]
+__all__ = ["ConditionalBatchNorm2d", "UpBlock", "SelfAttention", "eval_affines", "run_up_trunk"]
+
+Affine = tuple[Tensor, Tensor]
+"""A conditional batch norm's eval-mode ``(a, b)``, each ``(B, C)``."""
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -36,8 +39,8 @@ class ConditionalBatchNorm2d(nn.Module):
         a = r \odot (1 + W_g c + \beta_g), \quad
         b = W_b c + \beta_b - \mu \odot a,
 
-    both linear in ``c`` (:meth:`eval_affine`). In training mode (or without running
-    statistics) it normalises with the batch's statistics.
+    (see :func:`eval_affines`). In training mode (or without running statistics) it
+    normalises with the batch's statistics.
 
     >>> cbn = ConditionalBatchNorm2d(4, cond_dim=3)
     >>> cbn(torch.randn(2, 4, 5, 5), torch.randn(2, 3)).shape
@@ -59,43 +62,48 @@ class ConditionalBatchNorm2d(nn.Module):
         running statistics kept)."""
         return self.training or self.bn.running_var is None
 
-    def eval_affine(self) -> tuple[Tensor, Tensor]:
-        """The eval-mode layer as a linear map of the condition.
-
-        Returns:
-            ``(weight, bias)``, ``(2C, cond_dim)`` and ``(2C,)``:
-            ``F.linear(c, weight, bias)`` is ``[a, b]`` of the class formula, and the layer's
-            output is ``x · a + b``.
-
-        Raises:
-            RuntimeError: the layer keeps no running statistics.
-        """
-        bn = self.bn
-        if bn.running_var is None or bn.running_mean is None:
-            raise RuntimeError("this batch norm keeps no running statistics: it has no eval "
-                               "affine map")
-        r = torch.rsqrt(bn.running_var + bn.eps)
-        weight_a = r[:, None] * self.gain.weight
-        bias_a = r * (1.0 + self.gain.bias)
-        weight_b = self.bias.weight - bn.running_mean[:, None] * weight_a
-        bias_b = self.bias.bias - bn.running_mean * bias_a
-        return torch.cat([weight_a, weight_b]), torch.cat([bias_a, bias_b])
-
-    def forward(self, x: Tensor, cond: Tensor, affine: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, cond: Tensor,
+                affine: Affine | None = None) -> Tensor:
         """``x`` ``(B, C, H, W)`` normalised under ``cond`` ``(B, cond_dim)``.
 
         Arguments:
-            affine: in eval mode, ``[a, b]`` ``(B, 2C)`` computed already (as
-                :func:`run_up_trunk` does for all its layers at once); else it is computed
-                from ``cond``.
+            affine: in eval mode, ``(a, b)``, each ``(B, C)``, computed already (as
+                :func:`run_up_trunk` does for all its layers at once with
+                :func:`eval_affines`); else they are computed from ``cond``.
         """
         if self.uses_batch_statistics:
             gain, bias = 1.0 + self.gain(cond), self.bias(cond)
             return self.bn(x) * gain[:, :, None, None] + bias[:, :, None, None]
-        if affine is None:
-            affine = F.linear(cond, *self.eval_affine())
-        scale, shift = affine[:, :, None, None].chunk(2, dim=1)
-        return torch.addcmul(shift, x, scale)
+        scale, shift = affine if affine is not None else eval_affines([self], cond)[0]
+        return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+
+
+def eval_affines(norms: list[ConditionalBatchNorm2d], cond: Tensor) -> list[Affine]:
+    """The eval-mode ``(a, b)`` of each layer of ``norms`` under ``cond`` (the class formula):
+    one product for every gain and bias, and one pass over the stacked running statistics.
+
+    Arguments:
+        norms: conditional batch norms that keep running statistics, all on ``cond``.
+        cond: ``(B, cond_dim)``.
+
+    Returns:
+        ``[(a, b), ...]``, one pair of ``(B, C)`` views per layer.
+    """
+    gains = [norm.gain for norm in norms]
+    biases = [norm.bias for norm in norms]
+    both = F.linear(cond, torch.cat([m.weight for m in gains + biases]),
+                    torch.cat([m.bias for m in gains + biases]))
+    g, b = both.chunk(2, dim=1)  # W_g c + β_g and W_b c + β_b, every layer side by side
+    stats = [norm.bn for norm in norms]
+    if len({bn.eps for bn in stats}) == 1:
+        var = torch.cat([bn.running_var for bn in stats]) + stats[0].eps
+    else:
+        var = torch.cat([bn.running_var + bn.eps for bn in stats])
+    r = torch.rsqrt(var)
+    scale = torch.addcmul(r, g, r)  # r (1 + g)
+    shift = torch.addcmul(b, scale, torch.cat([bn.running_mean for bn in stats]), value=-1.0)
+    sizes = [bn.num_features for bn in stats]
+    return list(zip(scale.split(sizes, dim=1), shift.split(sizes, dim=1), strict=True))
 
 
 class UpBlock(nn.Module):
@@ -115,10 +123,10 @@ class UpBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1)
 
     def forward(
-        self, x: Tensor, cond: Tensor, affines: tuple[Tensor, Tensor] | None = None
+        self, x: Tensor, cond: Tensor, affines: tuple[Affine, Affine] | None = None
     ) -> Tensor:
         """``x`` ``(B, c_in, S, S)`` → ``(B, c_out, 2S, 2S)``; ``affines``: the eval-mode
-        ``[a, b]`` of ``bn1`` and ``bn2`` (see :meth:`ConditionalBatchNorm2d.forward`)."""
+        ``(a, b)`` of ``bn1`` and ``bn2`` (see :meth:`ConditionalBatchNorm2d.forward`)."""
         a1, a2 = affines if affines is not None else (None, None)
         h = F.interpolate(torch.relu(self.bn1(x, cond, a1)), scale_factor=2.0, mode="nearest")
         h = self.conv2(torch.relu(self.bn2(self.conv1(h), cond, a2)))
@@ -157,52 +165,20 @@ class SelfAttention(nn.Module):
         return x + self.scale * self.out(o)
 
 
-def _stacked_eval_affines(norms: list[ConditionalBatchNorm2d]) -> tuple[Tensor, Tensor]:
-    weights, biases = zip(*(norm.eval_affine() for norm in norms), strict=True)
-    return torch.cat(weights), torch.cat(biases)
-
-
-def _trunk_affines(decoder: nn.Module, norms: list[ConditionalBatchNorm2d]
-                   ) -> tuple[Tensor, Tensor]:
-    """The stacked eval affine maps of ``norms``, kept on ``decoder`` until one of their
-    tensors changes (its storage or its version counter). Computed afresh, and differentiable,
-    when autograd is on and one of them requires a gradient; not kept for inference tensors,
-    which have no version counter."""
-    tensors: list[Tensor] = []
-    for norm in norms:  # the modules' dicts directly: 3× cheaper than their attributes
-        gain, bias, stats = norm.gain._parameters, norm.bias._parameters, norm.bn._buffers
-        tensors += (gain["weight"], gain["bias"], bias["weight"], bias["bias"],
-                    stats["running_mean"], stats["running_var"])
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _stacked_eval_affines(norms)
-    try:
-        key = [(t.data_ptr(), t._version) for t in tensors] + [norm.bn.eps for norm in norms]
-    except RuntimeError:  # inference tensors
-        return _stacked_eval_affines(norms)
-    cached = decoder.__dict__.get("_trunk_affines")
-    if cached is None or cached[0] != key:
-        # ordinary tensors even under inference mode, so that autograd may use them later
-        with torch.inference_mode(False), torch.no_grad():
-            cached = (key, _stacked_eval_affines(norms))
-        decoder.__dict__["_trunk_affines"] = cached
-    return cached[1]
-
-
 def run_up_trunk(decoder: nn.Module, x: Tensor, cond: Tensor) -> Tensor:
     """BigGAN's generator trunk from the 4×4 map ``x``: the decoder's up-blocks conditioned on
     ``cond`` (its non-local block after ``attention_after``), then BN, ReLU and ``out_conv``.
 
     The maps run channels-last (:data:`~n2nlib.nets.blocks.CHANNELS_LAST`); the output is
-    contiguous. In eval mode the conditional batch norms' ``[a, b]`` come from one product
-    (see the module doc). ``decoder`` has ``blocks`` (:class:`UpBlock`), ``attention_after``
-    (``-1``: none), ``attention``, ``out_bn`` and ``out_conv``."""
+    contiguous. In eval mode the conditional batch norms' ``(a, b)`` come from
+    :func:`eval_affines`, all at once. ``decoder`` has ``blocks`` (:class:`UpBlock`),
+    ``attention_after`` (``-1``: none), ``attention``, ``out_bn`` and ``out_conv``."""
     x = x.contiguous(memory_format=CHANNELS_LAST)
     norms = [norm for block in decoder.blocks for norm in (block.bn1, block.bn2)]
-    affines: list[tuple[Tensor, Tensor] | None] = [None] * len(decoder.blocks)
+    affines: list[tuple[Affine, Affine] | None] = [None] * len(decoder.blocks)
     if not any(norm.uses_batch_statistics for norm in norms):
-        stacked = F.linear(cond, *_trunk_affines(decoder, norms))
-        parts = stacked.split([2 * norm.bn.num_features for norm in norms], dim=1)
-        affines = list(zip(parts[::2], parts[1::2], strict=True))
+        pairs = eval_affines(norms, cond)
+        affines = list(zip(pairs[::2], pairs[1::2], strict=True))
     for i, (block, block_affines) in enumerate(zip(decoder.blocks, affines, strict=True)):
         x = block(x, cond, block_affines)
         if i == decoder.attention_after:
