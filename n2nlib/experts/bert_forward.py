@@ -6,7 +6,7 @@ computes the same function directly — for a post-LayerNorm BERT encoder with a
 positions and exact GELU, followed by mean pooling over the unmasked tokens:
 
 .. math::
-    x_0 = \mathrm{LN}(E_{tok}[w] + E_{pos}[t] + E_{type}[0]), \qquad
+    x_0 = \mathrm{LN}(E_{tok}[w] + E_{pos}[t] + E_{type}[s]), \qquad
     a_l = \mathrm{LN}\big(x_{l-1} + W_o\,\mathrm{MHA}(x_{l-1})\big), \qquad
     x_l = \mathrm{LN}\big(a_l + W_2\,\mathrm{GELU}(W_1 a_l)\big)
 
@@ -30,13 +30,15 @@ __all__ = ["BertForward"]
 class BertForward:
     """Mean-pooled BERT sentence codes from a sentence-transformers model, without its modules.
 
-    Build it with :meth:`build`; call it on the tokenizer's ``input_ids`` and
-    ``attention_mask`` (``(B, T)``) to get the pooled codes ``(B, hidden)`` (before any
-    normalisation module).
+    Build it with :meth:`build`; call it on the tokenizer's ``input_ids``, ``attention_mask``
+    and (optionally) ``token_type_ids``, each ``(B, T)``, to get the model's sentence
+    embeddings ``(B, hidden)``: the pooled codes, L2-normalised where the model ends with a
+    ``Normalize`` module.
     """
 
-    def __init__(self, bert: nn.Module) -> None:  # use build()
+    def __init__(self, bert: nn.Module, normalize: bool) -> None:  # use build()
         self.bert = bert
+        self.normalize = normalize
         config = bert.config
         self.heads = int(config.num_attention_heads)
         self.eps = float(config.layer_norm_eps)
@@ -64,7 +66,7 @@ class BertForward:
                 or type(bert).__name__ != "BertModel"
                 or (len(modules) == 3 and type(modules[2]).__name__ != "Normalize")):
             return None
-        forward = cls(bert)
+        forward = cls(bert, normalize=len(modules) == 3)
         return forward if forward._agrees_with(bert) else None
 
     def _agrees_with(self, bert: nn.Module) -> bool:
@@ -79,15 +81,23 @@ class BertForward:
                 hidden = bert(input_ids=ids, attention_mask=mask).last_hidden_state
                 keep = mask.to(hidden.dtype).unsqueeze(-1)
                 expected = (hidden * keep).sum(1) / keep.sum(1)
-                return bool(torch.allclose(self(ids, mask), expected, rtol=1e-4, atol=1e-5))
+                return bool(torch.allclose(self._pooled(ids, mask), expected, rtol=1e-4,
+                                           atol=1e-5))
         except (AttributeError, IndexError, RuntimeError, TypeError, ValueError):
             return False
 
-    def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def __call__(self, input_ids: Tensor, attention_mask: Tensor,
+                 token_type_ids: Tensor | None = None) -> Tensor:
+        z = self._pooled(input_ids, attention_mask, token_type_ids)
+        return F.normalize(z, dim=1) if self.normalize else z
+
+    def _pooled(self, input_ids: Tensor, attention_mask: Tensor,
+                token_type_ids: Tensor | None = None) -> Tensor:
         emb, layers = self.bert.embeddings, self.bert.encoder.layer
         batch, length = input_ids.shape
-        x = (emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:length]
-             + emb.token_type_embeddings.weight[0])
+        types = (emb.token_type_embeddings.weight[0] if token_type_ids is None
+                 else emb.token_type_embeddings(token_type_ids))
+        x = emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:length] + types
         width = x.shape[-1:]
         x = F.layer_norm(x, width, emb.LayerNorm.weight, emb.LayerNorm.bias, self.eps)
         mask = None  # additive attention mask: 0 on tokens, the most negative float on padding

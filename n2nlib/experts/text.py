@@ -146,7 +146,6 @@ class SentenceBERT(nn.Module):
         self.name = f"SentenceBERT({self.model_name or DEFAULT_MODEL})"
         # the same function without the modules' bookkeeping, where it covers the model
         self._forward = BertForward.build(self.model)
-        self._normalized = len(self.model) == 3  # [Transformer, Pooling, Normalize]
         freeze(self)
 
     @torch.no_grad()
@@ -161,12 +160,9 @@ class SentenceBERT(nn.Module):
             prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # < 5.2
             features = {k: v.to(self.device_) if isinstance(v, Tensor) else v
                         for k, v in prepare(items).items()}
-            types = features.get("token_type_ids")
-            if (self._forward is not None and not self.model.training
-                    and (types is None or not bool(types.any()))):
-                z = self._forward(features["input_ids"], features["attention_mask"])
-                if self._normalized:
-                    z = torch.nn.functional.normalize(z, dim=1)
+            if self._forward is not None:  # frozen, so always in eval mode like the check
+                z = self._forward(features["input_ids"], features["attention_mask"],
+                                  features.get("token_type_ids"))
             else:
                 z = self.model(features)["sentence_embedding"]
             if self.normalize:
