@@ -69,6 +69,18 @@ def test_autoencoder_attention_at_16x16():
     assert not hasattr(Autoencoder(size=8, dim=4, width=4).decoder, "attention")
 
 
+def _cbn_formula(norm, x, cond, training):
+    """Conditional batch norm by its textbook formula: batch statistics in training, running
+    statistics in eval."""
+    import torch.nn.functional as F
+
+    bn = norm.bn
+    normed = (F.batch_norm(x, None, None, training=True) if training else
+              (x - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None]
+                                                      + bn.eps).sqrt())
+    return normed * (1 + norm.gain(cond))[:, :, None, None] + norm.bias(cond)[:, :, None, None]
+
+
 def test_decoder_layers_compute_their_formulas_on_both_layouts():
     """Conditional batch norm (eval: folded into one x·a + b; training: batch statistics) and
     the non-local block (one fused projection) against their textbook formulas, float64."""
@@ -87,12 +99,7 @@ def test_decoder_layers_compute_their_formulas_on_both_layouts():
         cbn.bn.running_var.uniform_(0.5, 2.0)
 
     def textbook_cbn(training: bool) -> torch.Tensor:
-        bn = cbn.bn
-        normed = (F.batch_norm(x, None, None, training=True) if training else
-                  (x - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None]
-                                                          + bn.eps).sqrt())
-        return (normed * (1 + cbn.gain(cond))[:, :, None, None]
-                + cbn.bias(cond)[:, :, None, None])
+        return _cbn_formula(cbn, x, cond, training)
 
     def textbook_attention() -> torch.Tensor:
         theta = torch.einsum("oc,bchw->bohw", attn.theta.weight[:, :, 0, 0], x).flatten(2)
@@ -122,11 +129,7 @@ def _trunk_by_the_layers(decoder, x, cond):
     import torch.nn.functional as F
 
     def cbn(norm, h):
-        bn = norm.bn
-        normed = (h - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None]
-                                                         + bn.eps).sqrt()
-        return (normed * (1 + norm.gain(cond))[:, :, None, None]
-                + norm.bias(cond)[:, :, None, None])
+        return _cbn_formula(norm, h, cond, training=False)
 
     def up(h):
         return F.interpolate(h, scale_factor=2.0, mode="nearest")
